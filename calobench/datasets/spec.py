@@ -1,0 +1,136 @@
+"""What a data set is: its card (source, DOI, files, checksums, geometry, particle, energy range,
+license, citation) and, for synthetic sets, the function that makes its files.
+
+Cards are TOML files in the shipped ``datasets/cards/`` directory, one per data set::
+
+    name = "ds1-photons"
+    title = "CaloChallenge dataset 1, photons"
+    kind = "real"                       # or "synthetic"
+    geometry = "ds1-photons"            # a built-in geometry name
+    particle = "photon"
+    format = "calochallenge"            # or "calogan"
+    energy_range_mev = [256.0, 4194304.0]
+    doi = "10.5281/zenodo.8099322"
+    ...
+    [[files]]
+    name = "dataset_1_photons_1.hdf5"
+    role = "train"                      # train | reference | extra
+    url = "https://zenodo.org/records/8099322/files/dataset_1_photons_1.hdf5?download=1"
+    md5 = "005d2adeda7db034b388112661265656"
+    size = 173797023
+
+Files of a role are read in card order and joined (dataset 3's reference is files 3 and 4).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from calobench.errors import DatasetError
+from calobench.geometry import BUILTIN_GEOMETRIES, Geometry, builtin_geometry
+from calobench.paths import data_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+Kind = Literal["real", "synthetic"]
+Role = Literal["train", "reference", "extra"]
+ROLES: tuple[str, ...] = ("train", "reference", "extra")
+
+#: ``maker(spec, file, path, n_showers, seed)`` writes one synthetic file atomically to ``path``.
+Maker = Callable[["DatasetSpec", "FileSpec", Path, "int | None", "int | None"], None]
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One file of a data set."""
+
+    name: str
+    role: Role
+    url: str | None = None
+    md5: str | None = None
+    size: int | None = None
+    n_showers: int | None = None
+    seed: int | None = None  # synthetic files: the default seed that makes this file
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A named data set. Real sets are downloaded; synthetic ones are made by ``maker`` on demand."""
+
+    name: str
+    title: str
+    kind: Kind
+    geometry: str
+    particle: str
+    format: str
+    files: tuple[FileSpec, ...]
+    energy_range_mev: tuple[float, float]
+    doi: str | None = None
+    license: str | None = None
+    citation: str | None = None
+    description: str = ""
+    card: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    maker: Maker | None = field(default=None, compare=False, hash=False, repr=False)
+
+    def __post_init__(self) -> None:
+        where = f"data set {self.name!r}" + (f" (card {self.card})" if self.card else "")
+        if self.kind not in ("real", "synthetic"):
+            raise DatasetError(f"{where}: kind must be 'real' or 'synthetic', got {self.kind!r}")
+        if self.format not in ("calochallenge", "calogan"):
+            raise DatasetError(f"{where}: format must be 'calochallenge' or 'calogan', got {self.format!r}")
+        if self.geometry not in BUILTIN_GEOMETRIES:
+            raise DatasetError(f"{where}: unknown geometry {self.geometry!r}; known: {', '.join(BUILTIN_GEOMETRIES)}")
+        if not self.files:
+            raise DatasetError(f"{where}: lists no files")
+        for file in self.files:
+            if file.role not in ROLES:
+                raise DatasetError(f"{where}: file {file.name!r} has role {file.role!r}; expected one of {ROLES}")
+        if not self.files_for("train") or not self.files_for("reference"):
+            raise DatasetError(f"{where}: needs at least one 'train' and one 'reference' file")
+        if self.kind == "synthetic" and self.maker is None:
+            raise DatasetError(f"{where}: a synthetic data set needs a maker function")
+
+    # ------------------------------------------------------------------ card
+    @classmethod
+    def from_card(cls, path: str | Path, maker: Maker | None = None) -> "DatasetSpec":
+        """Read a TOML data-set card."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise DatasetError(f"data-set card {path} cannot be read: {exc}") from exc
+        try:
+            files = tuple(FileSpec(**entry) for entry in data.pop("files"))
+            low, high = data.pop("energy_range_mev")
+            known = {f for f in cls.__dataclass_fields__ if f not in ("files", "energy_range_mev", "card", "maker", "extra")}
+            extra = {k: data.pop(k) for k in list(data) if k not in known}
+            return cls(files=files, energy_range_mev=(float(low), float(high)), card=path, maker=maker,
+                       extra=extra, **data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DatasetError(f"data-set card {path} is malformed: {type(exc).__name__}: {exc}") from exc
+
+    # ------------------------------------------------------------------ files
+    @property
+    def geometry_object(self) -> Geometry:
+        return builtin_geometry(self.geometry)
+
+    def files_for(self, role: str) -> list[FileSpec]:
+        return [f for f in self.files if f.role == role]
+
+    def directory(self) -> Path:
+        """Where this data set's files live: ``<data dir>/<name>/``."""
+        return data_dir() / self.name
+
+    def path(self, file: FileSpec) -> Path:
+        return self.directory() / file.name
+
+    def paths(self, role: str) -> list[Path]:
+        return [self.path(f) for f in self.files_for(role)]

@@ -1,0 +1,148 @@
+"""The interface every shower generator implements, and its configuration presets.
+
+A generator is constructed from a :class:`~calobench.geometry.Geometry` and a configuration that
+starts from a named preset (``"smoke"`` for tests, ``"quick"`` for the CPU demo, ``"paper"`` for
+the published configuration) and is changed key by key::
+
+    model = MyGenerator(geometry, preset="quick", config={"epochs": 5})
+    model.fit(train, valid, seed=1, workdir=run_dir)      # resumes from workdir if interrupted
+    voxels = model.sample(incident_energies_mev, seed=2)  # float32 (n, n_voxels) in MeV, on the host
+    model.save(out_dir); same = MyGenerator.load(out_dir, device="cpu")
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from calobench.errors import ConfigError
+from calobench.geometry import Geometry
+from calobench.registry import suggestion_text
+from calobench.showers import Showers
+
+PRESETS: tuple[str, ...] = ("smoke", "quick", "paper")
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse one ``key=value`` override; the value is read as JSON when it parses, else as a string."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like key=value")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"override {text!r} has an empty key")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        lowered = raw.strip().lower()
+        value = {"true": True, "false": False, "none": None, "null": None}.get(lowered, raw)
+    return key, value
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"config key {key!r} expects true or false, got {value!r}")
+    if isinstance(default, int) and not isinstance(default, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer():
+            return int(value)
+        raise ConfigError(f"config key {key!r} expects an integer, got {value!r}")
+    if isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"config key {key!r} expects a number, got {value!r}")
+    if isinstance(default, (list, tuple)):
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        raise ConfigError(f"config key {key!r} expects a list, got {value!r}")
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"config key {key!r} expects a string, got {value!r}")
+    return value
+
+
+def resolve_config(cls: type["Generator"], preset: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The preset's configuration with ``overrides`` applied; unknown keys and wrong types are errors."""
+    if preset not in cls.presets:
+        raise ConfigError(f"generator {cls.name!r} has no preset {preset!r}; presets: {sorted(cls.presets)}")
+    config = copy.deepcopy(dict(cls.presets[preset]))
+    for key, value in (overrides or {}).items():
+        if key not in config:
+            raise ConfigError(f"generator {cls.name!r} has no config key {key!r}{suggestion_text(key, config)}")
+        config[key] = _coerce(key, value, config[key])
+    return config
+
+
+class Generator(abc.ABC):
+    """A generative model of showers in one geometry.
+
+    Subclasses set :attr:`name` (the registry name), :attr:`presets` (configuration dictionaries
+    for ``"smoke"``, ``"quick"`` and ``"paper"``) and implement :meth:`fit`, :meth:`sample`,
+    :meth:`save` and :meth:`load`.
+    """
+
+    #: Registry name, e.g. ``"caloflow-teacher"``.
+    name: ClassVar[str] = ""
+    #: One-line description shown by ``calobench models``.
+    description: ClassVar[str] = ""
+    #: Configuration per preset; every key a user may ``--set`` must appear in each preset.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"smoke": {}, "quick": {}, "paper": {}}
+    #: Geometry names this model supports; ``None`` means any geometry.
+    supported_geometries: ClassVar[tuple[str, ...] | None] = None
+    #: Whether :meth:`fit` learns anything (``False`` for the simulator "truth" row).
+    trainable: ClassVar[bool] = True
+
+    def __init__(self, geometry: Geometry, config: Mapping[str, Any] | None = None, preset: str = "quick") -> None:
+        self.check_geometry(geometry)
+        self.geometry = geometry
+        self.preset = preset
+        self.config = resolve_config(type(self), preset, config)
+
+    @classmethod
+    def check_geometry(cls, geometry: Geometry) -> None:
+        """Raise :class:`ConfigError` if this model cannot handle ``geometry``."""
+        if cls.supported_geometries is not None and geometry.name not in cls.supported_geometries:
+            raise ConfigError(
+                f"generator {cls.name!r} does not support geometry {geometry.name!r}; "
+                f"supported: {', '.join(cls.supported_geometries)}"
+            )
+
+    @abc.abstractmethod
+    def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0,
+            workdir: Path | None = None) -> None:
+        """Train on ``train`` (validating on ``valid``). With ``workdir``, keep resumable
+        checkpoints there and resume from them if present."""
+
+    @abc.abstractmethod
+    def sample(self, incident_energies: np.ndarray, seed: int | None = None,
+               batch_size: int | None = None) -> np.ndarray:
+        """Generate one shower per incident energy (MeV): float32 (n, n_voxels) in MeV on the host."""
+
+    @abc.abstractmethod
+    def save(self, directory: Path) -> None:
+        """Write everything needed to :meth:`load` the trained model into ``directory``."""
+
+    @classmethod
+    @abc.abstractmethod
+    def load(cls, directory: Path, device: str | None = None) -> "Generator":
+        """Restore a model saved with :meth:`save`, placing it on ``device`` if it uses one."""
+
+    def n_parameters(self) -> int:
+        """Number of trainable parameters (0 for non-parametric models)."""
+        return 0
+
+    def sample_showers(self, incident_energies: np.ndarray, seed: int | None = None,
+                       batch_size: int | None = None) -> Showers:
+        """:meth:`sample` wrapped as :class:`Showers` after checking its shape and values."""
+        from calobench.generator.checks import checked_sample
+
+        return checked_sample(self, np.asarray(incident_energies, dtype=np.float64), seed=seed,
+                              batch_size=batch_size)

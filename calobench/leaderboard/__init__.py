@@ -1,0 +1,1 @@
+"""calobench.leaderboard"""
