@@ -211,15 +211,98 @@ class ShowerFile:
         self.close()
 
 
-def open_showers(path: str | Path, geometry: "Geometry | str | Path | None" = None) -> ShowerFile:
-    """Open a CaloChallenge or CaloGAN shower file for chunked reading."""
-    return ShowerFile(path, geometry)
+#: One part of a shower source: a file, optionally restricted to the rows ``start:stop``.
+Part = "str | Path | tuple[str | Path, int, int | None]"
 
 
-def read_showers(path: str | Path, geometry: "Geometry | str | Path | None" = None,
+class ShowerSet:
+    """Several shower files (or row windows of files) of one geometry, read as one sequence.
+
+    Dataset 3's reference sample is files 3 and 4 joined; a data set without a separate reference
+    file can use row windows of one file. Same reading interface as :class:`ShowerFile`.
+    """
+
+    def __init__(self, parts: "list[Part]", geometry: "Geometry | str | Path | None" = None) -> None:
+        if not parts:
+            raise ShowerFileError("no shower files given")
+        self._files: list[ShowerFile] = []
+        self._windows: list[tuple[int, int]] = []
+        try:
+            for part in parts:
+                path, start, stop = (part, 0, None) if isinstance(part, (str, Path)) else part
+                handle = ShowerFile(path, geometry if not self._files else self._files[0].geometry)
+                self._files.append(handle)
+                stop = handle.n_showers if stop is None else stop
+                if not 0 <= start < stop <= handle.n_showers:
+                    raise ShowerFileError(f"{path}: row window {start}:{stop} outside the file's {handle.n_showers} showers")
+                self._windows.append((start, stop))
+        except BaseException:
+            self.close()
+            raise
+        self.geometry = self._files[0].geometry
+        formats = {f.format for f in self._files}
+        self.format = self._files[0].format if len(formats) == 1 else "mixed"
+        self.dtype = np.result_type(*[f.dtype for f in self._files])
+        self.n_showers = sum(b - a for a, b in self._windows)
+        self.path = Path(self._files[0].path) if len(self._files) == 1 else Path(" + ".join(str(f.path) for f in self._files))
+
+    def __len__(self) -> int:
+        return self.n_showers
+
+    def _pieces(self, start: int, stop: int) -> Iterator[tuple[ShowerFile, int, int, int]]:
+        """(file, local start, local stop, global offset) covering global rows start:stop."""
+        offset = 0
+        for handle, (a, b) in zip(self._files, self._windows):
+            length = b - a
+            lo, hi = max(start, offset), min(stop, offset + length)
+            if lo < hi:
+                yield handle, a + lo - offset, a + hi - offset, lo
+            offset += length
+
+    def incident_energies(self) -> np.ndarray:
+        return np.concatenate([h._read_incident(a, b) for h, (a, b) in zip(self._files, self._windows)])
+
+    def read(self, start: int = 0, stop: int | None = None, validate: bool = True) -> Showers:
+        stop = self.n_showers if stop is None else min(stop, self.n_showers)
+        if not 0 <= start <= stop:
+            raise ShowerFileError(f"{self.path}: invalid shower range {start}:{stop} (holds {self.n_showers})")
+        parts = [h.read(a, b, validate=validate) for h, a, b, _ in self._pieces(start, stop)]
+        if not parts:
+            return Showers(np.zeros(0), np.zeros((0, self.geometry.n_voxels), dtype=self.dtype), self.geometry)
+        return parts[0] if len(parts) == 1 else Showers.concatenate(parts)
+
+    def iter_chunks(self, chunk_size: int | None = None, validate: bool = True) -> Iterator[Showers]:
+        size = chunk_size or default_chunk_size(self.geometry.n_voxels, np.dtype(self.dtype).itemsize)
+        for start in range(0, self.n_showers, size):
+            yield self.read(start, start + size, validate=validate)
+
+    def close(self) -> None:
+        for handle in self._files:
+            handle.close()
+
+    def __enter__(self) -> "ShowerSet":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_showers(source: "Part | list[Part]", geometry: "Geometry | str | Path | None" = None) -> "ShowerFile | ShowerSet":
+    """Open a CaloChallenge or CaloGAN shower file for chunked reading.
+
+    ``source`` is a path, or a list of paths / ``(path, start, stop)`` row windows read as one
+    sequence (a :class:`ShowerSet`). Both have ``geometry``, ``n_showers``, ``incident_energies()``,
+    ``read(start, stop)`` and ``iter_chunks(chunk_size)``.
+    """
+    if isinstance(source, (str, Path)):
+        return ShowerFile(source, geometry)
+    return ShowerSet(list(source), geometry)
+
+
+def read_showers(source: "Part | list[Part]", geometry: "Geometry | str | Path | None" = None,
                  max_showers: int | None = None, validate: bool = True) -> Showers:
-    """Read a whole shower file (or its first ``max_showers``) into memory."""
-    with open_showers(path, geometry) as handle:
+    """Read a whole shower file or set (or its first ``max_showers``) into memory."""
+    with open_showers(source, geometry) as handle:
         return handle.read(0, max_showers, validate=validate)
 
 
