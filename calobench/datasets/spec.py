@@ -18,8 +18,15 @@ Cards are TOML files in the shipped ``datasets/cards/`` directory, one per data 
     url = "https://zenodo.org/records/8099322/files/dataset_1_photons_1.hdf5?download=1"
     md5 = "005d2adeda7db034b388112661265656"
     size = 173797023
+    n_showers = 121000                  # optional
+    rows = [0, 70000]                   # optional row window: only these showers belong to the role
 
-Files of a role are read in card order and joined (dataset 3's reference is files 3 and 4).
+Files of a role are read in card order and joined (dataset 3's reference is files 3 and 4). A file
+may appear in several entries with different row windows (the CaloGAN sets: one file per particle,
+rows 0-70000 train, 70000-100000 reference). ``url``, ``md5`` and ``size`` are optional: a file
+without a url is downloaded by hand from the DOI landing page; one without an md5 is verified by
+trust on first use (its md5 is recorded the first time). Keys the dataclass does not know are kept
+in ``DatasetSpec.extra`` (e.g. ``zenodo_record``, ``approx_showers_per_file``).
 """
 
 from __future__ import annotations
@@ -58,6 +65,28 @@ class FileSpec:
     size: int | None = None
     n_showers: int | None = None
     seed: int | None = None  # synthetic files: the default seed that makes this file
+    #: optional row window ``(start, stop)``: only these showers of the file belong to ``role``
+    #: (the CaloGAN sets are one file per particle, split into a train and a reference window)
+    rows: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or Path(self.name).name != self.name or self.name in (".", ".."):
+            raise DatasetError(f"file name {self.name!r} must be a plain file name, without directories")
+        if self.rows is not None:
+            try:
+                start, stop = (int(v) for v in self.rows)
+            except (TypeError, ValueError):
+                raise DatasetError(f"file {self.name!r}: rows must be [start, stop], got {self.rows!r}") from None
+            if not 0 <= start < stop:
+                raise DatasetError(f"file {self.name!r}: rows [{start}, {stop}] must satisfy 0 <= start < stop")
+            object.__setattr__(self, "rows", (start, stop))
+        if self.md5 is not None:
+            md5 = str(self.md5).lower()
+            if len(md5) != 32 or any(c not in "0123456789abcdef" for c in md5):
+                raise DatasetError(f"file {self.name!r}: md5 must be 32 hex digits, got {self.md5!r}")
+            object.__setattr__(self, "md5", md5)
+        if self.size is not None and (not isinstance(self.size, int) or self.size <= 0):
+            raise DatasetError(f"file {self.name!r}: size must be a positive number of bytes, got {self.size!r}")
 
 
 @dataclass(frozen=True)
@@ -97,6 +126,13 @@ class DatasetSpec:
             raise DatasetError(f"{where}: needs at least one 'train' and one 'reference' file")
         if self.kind == "synthetic" and self.maker is None:
             raise DatasetError(f"{where}: a synthetic data set needs a maker function")
+        seen: dict[str, FileSpec] = {}
+        for file in self.files:
+            first = seen.setdefault(file.name, file)
+            if (first.url, first.md5, first.size) != (file.url, file.md5, file.size):
+                raise DatasetError(f"{where}: file {file.name!r} is listed twice with different url, md5 or size")
+            if first is not file and (first.rows is None or file.rows is None):
+                raise DatasetError(f"{where}: file {file.name!r} is listed twice; each entry needs a row window")
 
     # ------------------------------------------------------------------ card
     @classmethod
@@ -110,12 +146,20 @@ class DatasetSpec:
         try:
             files = tuple(FileSpec(**entry) for entry in data.pop("files"))
             low, high = data.pop("energy_range_mev")
-            known = {f for f in cls.__dataclass_fields__ if f not in ("files", "energy_range_mev", "card", "maker", "extra")}
-            extra = {k: data.pop(k) for k in list(data) if k not in known}
-            return cls(files=files, energy_range_mev=(float(low), float(high)), card=path, maker=maker,
-                       extra=extra, **data)
-        except (KeyError, TypeError, ValueError) as exc:
+            low, high = float(low), float(high)
+        except KeyError as exc:
+            raise DatasetError(f"data-set card {path} is malformed: the required key {exc} is missing") from exc
+        except DatasetError as exc:  # a [[files]] entry failed its checks
+            raise DatasetError(f"data-set card {path} is malformed: {exc}") from exc
+        except (TypeError, ValueError) as exc:
             raise DatasetError(f"data-set card {path} is malformed: {type(exc).__name__}: {exc}") from exc
+        special = ("files", "energy_range_mev", "card", "maker", "extra")
+        known = {f for f in cls.__dataclass_fields__ if f not in special}
+        extra = {k: data.pop(k) for k in list(data) if k not in known}
+        try:
+            return cls(files=files, energy_range_mev=(low, high), card=path, maker=maker, extra=extra, **data)
+        except TypeError as exc:
+            raise DatasetError(f"data-set card {path} is malformed: {exc}") from exc
 
     # ------------------------------------------------------------------ files
     @property
@@ -134,3 +178,15 @@ class DatasetSpec:
 
     def paths(self, role: str) -> list[Path]:
         return [self.path(f) for f in self.files_for(role)]
+
+    def unique_files(self) -> list[FileSpec]:
+        """Each file on disk once (a file split into row windows appears once), in card order."""
+        seen: dict[str, FileSpec] = {}
+        for file in self.files:
+            seen.setdefault(file.name, file)
+        return list(seen.values())
+
+    def parts(self, role: str) -> "list[Path | tuple[Path, int, int | None]]":
+        """What :func:`calobench.formats.open_showers` reads for ``role``: paths, or ``(path, start, stop)``
+        for files with a row window."""
+        return [self.path(f) if f.rows is None else (self.path(f), *f.rows) for f in self.files_for(role)]
