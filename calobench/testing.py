@@ -45,22 +45,31 @@ def write_random_file(path: str | Path, geometry: "Geometry | str" = "ds1-photon
 
 
 def check_generator_contract(generator_cls: type, train: Showers, valid: Showers | None = None,
-                             workdir: Path | None = None, n_sample: int = 16) -> None:
+                             workdir: Path | None = None, n_sample: int = 16, dataset: str | None = None,
+                             preset: str = "smoke", device: str = "cpu") -> None:
     """Assert that ``generator_cls`` honours the :class:`~calobench.generator.Generator` contract.
 
-    Trains with the ``smoke`` preset, then checks the sample's shape, dtype (float32), values
-    (finite, >= 0 MeV), reproducibility from a seed, and a save/load round trip on the CPU.
+    Trains with the ``smoke`` preset (changed by the class's ``contract_config``; on ``device``, the
+    CPU by default; ``dataset`` names the data set ``train`` comes from, for generators that need
+    it), then checks that the presets share their keys, the sample's shape, dtype (float32) and
+    values (finite, >= 0 MeV), reproducibility from a seed, that another seed gives another sample,
+    and a save/load round trip on ``device`` that keeps the configuration, the parameter count and
+    the sample.
     Raises ``AssertionError`` (or the generator's own error) on the first violation.
     """
     from calobench.generator.base import PRESETS, Generator
 
     assert issubclass(generator_cls, Generator), f"{generator_cls} is not a calobench Generator"
     assert generator_cls.name, f"{generator_cls.__name__} has no registry name"
-    for preset in PRESETS:
-        assert preset in generator_cls.presets, f"{generator_cls.name} lacks the {preset!r} preset"
-    model = generator_cls(train.geometry, preset="smoke")
+    for name in PRESETS:
+        assert name in generator_cls.presets, f"{generator_cls.name} lacks the {name!r} preset"
+    keys = {name: set(generator_cls.presets[name]) for name in PRESETS}
+    assert all(k == keys["smoke"] for k in keys.values()), \
+        f"{generator_cls.name}: presets must share their keys (so that --set works on each): {keys}"
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
+        overrides = generator_cls.contract_config(train, valid, tmp_path / "prepared")
+        model = generator_cls(train.geometry, overrides, preset=preset, dataset=dataset, device=device)
         model.fit(train, valid, seed=0, workdir=workdir or tmp_path / "work")
         incident = train.incident_energies[:n_sample]
         first = model.sample_showers(incident, seed=123).energies
@@ -68,8 +77,12 @@ def check_generator_contract(generator_cls: type, train: Showers, valid: Showers
         assert first.shape == (len(incident), train.geometry.n_voxels)
         assert first.dtype == np.float32
         np.testing.assert_array_equal(first, second, err_msg=f"{generator_cls.name}: same seed, different sample")
+        other = model.sample_showers(incident, seed=124).energies
+        assert not np.array_equal(first, other), f"{generator_cls.name}: the seed does not change the sample"
         model.save(tmp_path / "saved")
-        restored = generator_cls.load(tmp_path / "saved", device="cpu")
+        restored = generator_cls.load(tmp_path / "saved", device=device)
+        assert type(restored) is generator_cls
+        assert restored.config == model.config and restored.preset == model.preset
         again = restored.sample_showers(incident, seed=123).energies
         np.testing.assert_allclose(again, first, rtol=1e-5, atol=1e-6,
                                    err_msg=f"{generator_cls.name}: sample changed after save/load")

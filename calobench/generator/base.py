@@ -100,11 +100,24 @@ class Generator(abc.ABC):
     #: Whether :meth:`fit` learns anything (``False`` for the simulator "truth" row).
     trainable: ClassVar[bool] = True
 
-    def __init__(self, geometry: Geometry, config: Mapping[str, Any] | None = None, preset: str = "quick") -> None:
+    def __init__(self, geometry: Geometry, config: Mapping[str, Any] | None = None, preset: str = "quick", *,
+                 dataset: str | None = None, device: str | None = None) -> None:
+        """Args:
+            geometry: the geometry of the showers this model makes.
+            config: overrides of the preset's configuration (``--set key=value``).
+            preset: ``"smoke"``, ``"quick"`` or ``"paper"``.
+            dataset: name of the data set the model is trained on, if it has one (the simulator
+                "truth" baseline needs it); stored as :attr:`dataset`.
+            device: requested device (``"auto"``, ``"cpu"``, ``"cuda"``...), stored as
+                :attr:`requested_device`; models that run on a device resolve it (see
+                :class:`calobench.generator.torch_base.TorchGenerator`), the others ignore it.
+        """
         self.check_geometry(geometry)
         self.geometry = geometry
         self.preset = preset
         self.config = resolve_config(type(self), preset, config)
+        self.dataset = dataset
+        self.requested_device = device
 
     @classmethod
     def check_geometry(cls, geometry: Geometry) -> None:
@@ -138,6 +151,14 @@ class Generator(abc.ABC):
     def n_parameters(self) -> int:
         """Number of trainable parameters (0 for non-parametric models)."""
         return 0
+
+    @classmethod
+    def contract_config(cls, train: Showers, valid: Showers | None, workdir: Path) -> dict[str, Any]:
+        """Config overrides that :func:`calobench.testing.check_generator_contract` applies to the
+        ``smoke`` preset, for models that need something prepared first -- e.g. a distilled student
+        trains a smoke teacher under ``workdir`` on ``train`` and returns ``{"teacher_checkpoint": ...}``.
+        Default: none."""
+        return {}
 
     def sample_showers(self, incident_energies: np.ndarray, seed: int | None = None,
                        batch_size: int | None = None) -> Showers:

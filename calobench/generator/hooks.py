@@ -1,4 +1,5 @@
-"""What calobench.generator registers through the plugin hooks (see calobench.hookspecs)."""
+"""What calobench.generator registers through the plugin hooks (see calobench.hookspecs):
+the baseline generators and the ``models``, ``train`` and ``sample`` commands."""
 
 from __future__ import annotations
 
@@ -6,5 +7,14 @@ from calobench.hookspecs import hookimpl
 
 
 @hookimpl
+def calobench_generators() -> list:
+    from calobench.generator.baselines import SimulatorTruth, UncorrelatedVoxels
+
+    return [UncorrelatedVoxels, SimulatorTruth]
+
+
+@hookimpl
 def calobench_commands() -> list:
-    return []
+    from calobench.generator.cli import COMMANDS
+
+    return list(COMMANDS)

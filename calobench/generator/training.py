@@ -1,0 +1,385 @@
+"""The training loop of one named stage: optimizer, schedule, validation, early stopping, checkpoints.
+
+A :class:`Stage` names the modules it trains, a loss on a batch, the training (and validation)
+tensors and its :class:`~calobench.generator.settings.TrainSettings`. :class:`Trainer` runs it:
+
+* the data order comes from a dedicated ``torch.Generator`` seeded from (seed, stage name); the
+  global generators are seeded from the same pair at the start of the stage (and again at its end),
+  so a stage's result does not depend on what ran before it, and what runs after it does not
+  depend on whether it was trained, resumed or skipped;
+* each epoch: shuffled mini-batches, ``loss(batch)`` -> backward -> optional gradient clipping ->
+  optimizer step -> per-batch schedule step; then the validation loss (no gradients, eval mode,
+  a fixed validation seed in a forked RNG so that it neither varies between epochs nor perturbs
+  the training stream); then the per-epoch schedule step;
+* the best epoch (lowest validation loss, or training loss without validation data) is kept;
+  ``patience`` epochs without improvement stop the stage early; at the end the modules hold the
+  best epoch's weights;
+* after every epoch ``workdir/<stage>.pt`` is rewritten atomically with the weights, optimizer,
+  scheduler, loss-scaler, epoch, best state, history, every RNG state (python, numpy, torch,
+  CUDA, data order) and what the caller identifies the run by (the generator passes its name and
+  config, and its preprocessing state as ``extra``). A stage restarted on the same workdir continues from the last completed epoch
+  and, on the CPU, ends with bit-identical weights to an uninterrupted run; a finished stage is
+  loaded and skipped;
+* a tqdm bar (stderr, hidden off a terminal) shows the running loss and showers/s, and one log
+  line per epoch goes to the ``calobench.training`` logger.
+
+The loss callable gets the batch (a tuple of tensors on the training device, in the order of
+``Stage.train``) and returns a scalar tensor, or ``(scalar, {"name": float, ...})`` to log extra
+values (their epoch means enter the history). It may use torch's global RNG (e.g. dequantization
+noise) and other, frozen modules (a distillation teacher).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from calobench.errors import CalobenchError, CheckpointError
+from calobench.generator.checkpoint import load_checkpoint, save_checkpoint
+from calobench.generator.schedules import build_schedule, current_lr
+from calobench.generator.seeding import (capture_rng_state, derive_seed, restore_rng_state, seed_everything,
+                                         torch_generator)
+from calobench.generator.settings import TrainSettings
+
+log = logging.getLogger("calobench.training")
+
+#: Version of the stage checkpoint layout.
+CHECKPOINT_FORMAT = 1
+#: Training tensors up to this size are moved to a GPU once instead of batch by batch.
+DEVICE_RESIDENT_BYTES = 2 * 2**30
+
+LossOutput = "torch.Tensor | tuple[torch.Tensor, Mapping[str, float]]"
+LossFn = Callable[[tuple[torch.Tensor, ...]], Any]
+EpochCallback = Callable[[str, dict[str, Any]], None]
+
+
+class TrainingError(CalobenchError):
+    """Training cannot go on (e.g. the loss became NaN or infinite)."""
+
+
+@dataclass
+class Stage:
+    """One stage of training.
+
+    Attributes:
+        name: stage name, also the checkpoint file name (``<workdir>/<name>.pt``).
+        modules: the modules trained in this stage (their trainable parameters are optimized,
+            their state is checkpointed); other modules the loss uses are left alone.
+        loss: ``loss(batch) -> scalar tensor`` or ``(scalar, {name: float})``.
+        train: training tensors, all with the same first dimension (showers).
+        valid: validation tensors in the same layout, or ``None``.
+        settings: epochs, batch size, optimizer, schedule, early stopping...
+    """
+
+    name: str
+    modules: Mapping[str, nn.Module]
+    loss: LossFn
+    train: tuple[torch.Tensor, ...]
+    valid: tuple[torch.Tensor, ...] | None
+    settings: TrainSettings
+
+    def __post_init__(self) -> None:
+        if not self.name or any(c in self.name for c in "/\\"):
+            raise ValueError(f"stage name must be a non-empty file-name-safe string, got {self.name!r}")
+        for which, tensors in (("train", self.train), ("valid", self.valid)):
+            if tensors is None:
+                continue
+            if isinstance(tensors, torch.Tensor):
+                raise TypeError(f"stage {self.name!r}: {which} must be a tuple of tensors, got a single tensor")
+            lengths = {len(t) for t in tensors}
+            if len(lengths) != 1:
+                raise ValueError(f"stage {self.name!r}: {which} tensors differ in length: {sorted(lengths)}")
+        if len(self.train[0]) == 0:
+            raise ValueError(f"stage {self.name!r}: no training data")
+
+
+@dataclass
+class StageResult:
+    """What a stage ended with."""
+
+    name: str
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_epoch: int = -1
+    best_loss: float = math.inf
+    stopped_early: bool = False
+    skipped: bool = False  # finished in an earlier call and loaded from its checkpoint
+
+    @property
+    def seconds(self) -> float:
+        return float(sum(record["seconds"] for record in self.history))
+
+
+def _state_dicts(modules: Mapping[str, nn.Module]) -> dict[str, dict[str, torch.Tensor]]:
+    return {name: {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()}
+            for name, m in modules.items()}
+
+
+def _load_state_dicts(modules: Mapping[str, nn.Module], states: Mapping[str, Mapping[str, torch.Tensor]]) -> None:
+    if set(states) != set(modules):
+        raise CheckpointError(f"checkpoint holds modules {sorted(states)}, the model has {sorted(modules)}")
+    for name, module in modules.items():
+        module.load_state_dict(states[name])
+
+
+def amp_dtype(device: torch.device) -> torch.dtype:
+    """bfloat16 on GPUs that support it, else float16 (which needs loss scaling)."""
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def build_optimizer(settings: TrainSettings, parameters: Sequence[nn.Parameter]) -> torch.optim.Optimizer:
+    if settings.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
+    if settings.optimizer == "adamw":
+        return torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
+    return torch.optim.SGD(parameters, lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
+
+
+class Trainer:
+    """Runs one :class:`Stage` on ``device``, checkpointing to ``workdir`` (see the module docstring).
+
+    Args:
+        stage: what to train.
+        device: where to train (the modules are moved there).
+        seed: the run's seed; the stage derives its own seeds from it and the stage name.
+        workdir: directory for ``<stage>.pt``; ``None`` trains without checkpoints.
+        callbacks: called as ``callback(stage_name, epoch_record)`` after each epoch's checkpoint
+            is written (raising from one interrupts training like a kill would).
+        progress: show a tqdm bar (``None``: only on a terminal).
+        identity: plain values (e.g. generator name and config) stored in the checkpoint and
+            compared on resume, like the seed and the settings: a mismatch is a CheckpointError.
+        extra: tensors and plain values stored in the checkpoint as they are (e.g. the
+            preprocessing state), under ``"extra"``.
+    """
+
+    def __init__(self, stage: Stage, device: torch.device, seed: int, workdir: Path | None = None,
+                 callbacks: Sequence[EpochCallback] = (), progress: bool | None = None,
+                 identity: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None) -> None:
+        self.stage = stage
+        self.identity = dict(identity or {})
+        self.extra = dict(extra or {})
+        self.device = torch.device(device)
+        self.seed = int(seed)
+        self.workdir = None if workdir is None else Path(workdir)
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        self.settings = stage.settings
+        self.amp_enabled = bool(self.settings.amp and self.device.type == "cuda")
+        if self.settings.amp and not self.amp_enabled:
+            log.info("stage %s: amp=true is ignored on %s (mixed precision is used on CUDA only)",
+                     stage.name, self.device)
+        self.amp_dtype = amp_dtype(self.device) if self.amp_enabled else torch.float32
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return None if self.workdir is None else self.workdir / f"{self.stage.name}.pt"
+
+    # ------------------------------------------------------------------ data
+    def _place(self, tensors: tuple[torch.Tensor, ...] | None) -> tuple[torch.Tensor, ...] | None:
+        if tensors is None:
+            return None
+        size = sum(t.element_size() * t.numel() for t in tensors)
+        if self.device.type != "cpu" and size <= DEVICE_RESIDENT_BYTES:
+            return tuple(t.to(self.device) for t in tensors)
+        return tuple(tensors)
+
+    def _batch(self, tensors: tuple[torch.Tensor, ...], index: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(t[index.to(t.device)].to(self.device, non_blocking=True) for t in tensors)
+
+    def _signature(self) -> dict[str, Any]:
+        return {"stage": self.stage.name, "seed": self.seed, "identity": self.identity,
+                "settings": self.settings.as_dict(),
+                "n_train": len(self.stage.train[0]),
+                "n_valid": 0 if self.stage.valid is None else len(self.stage.valid[0])}
+
+    def _loss(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
+        with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype, enabled=self.amp_enabled):
+            output = self.stage.loss(batch)
+        if isinstance(output, tuple):
+            loss, extras = output
+            return loss, {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
+                          for k, v in dict(extras).items()}
+        return output, {}
+
+    # ------------------------------------------------------------------ run
+    def run(self) -> StageResult:
+        """Train the stage (or resume it, or load it if finished) and return its result.
+
+        Afterwards the global RNGs are re-seeded from (seed, stage name), so that code running
+        between stages (e.g. preparing the next stage's data with random noise) sees the same
+        random numbers whether this stage was trained now, resumed or loaded as finished.
+        """
+        result = self._run()
+        seed_everything(derive_seed(self.seed, self.stage.name, "after"))
+        return result
+
+    def _run(self) -> StageResult:
+        stage, settings, device = self.stage, self.settings, self.device
+        modules = dict(stage.modules)
+        for module in modules.values():
+            module.to(device)
+        parameters = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
+        if not parameters:
+            raise TrainingError(f"stage {stage.name!r} has no trainable parameters")
+        seed_everything(derive_seed(self.seed, stage.name))
+        data_generator = torch_generator(derive_seed(self.seed, stage.name, "data"))
+        optimizer = build_optimizer(settings, parameters)
+        n_train = len(stage.train[0])
+        steps_per_epoch = math.ceil(n_train / settings.batch_size)
+        schedule = build_schedule(optimizer, settings.schedule, settings.epochs, steps_per_epoch)
+        scaler = torch.amp.GradScaler("cuda", enabled=self.amp_enabled and self.amp_dtype == torch.float16)
+
+        result = StageResult(stage.name)
+        best_state: dict[str, Any] | None = None
+        bad_epochs, start_epoch = 0, 0
+        path = self.checkpoint_path
+        if path is not None and path.exists():
+            payload = load_checkpoint(path, map_location="cpu")
+            self._check_compatible(payload, path)
+            if payload["finished"]:
+                _load_state_dicts(modules, payload["modules"])
+                result.history = list(payload["history"])
+                result.best_epoch, result.best_loss = payload["best_epoch"], payload["best_loss"]
+                result.stopped_early, result.skipped = payload["stopped_early"], True
+                log.info("stage %s: already finished (best epoch %d), loaded from %s", stage.name,
+                         result.best_epoch + 1, path)
+                return result
+            _load_state_dicts(modules, payload["modules"])
+            optimizer.load_state_dict(payload["optimizer"])
+            schedule.load_state_dict(payload["scheduler"])
+            if payload["scaler"]:
+                scaler.load_state_dict(payload["scaler"])
+            data_generator.set_state(payload["data_rng"])
+            restore_rng_state(payload["rng"])
+            result.history = list(payload["history"])
+            result.best_epoch, result.best_loss = payload["best_epoch"], payload["best_loss"]
+            best_state, bad_epochs, start_epoch = payload["best_modules"], payload["bad_epochs"], payload["epoch"]
+            log.info("stage %s: resuming after epoch %d from %s", stage.name, start_epoch, path)
+
+        train = self._place(stage.train)
+        valid = self._place(stage.valid)
+        assert train is not None
+        for epoch in range(start_epoch, settings.epochs):
+            record = self._train_epoch(epoch, modules, parameters, optimizer, schedule, scaler, train, data_generator)
+            if valid is not None:
+                record["valid_loss"] = self._evaluate(modules, valid)
+            schedule.step_epoch()
+            monitored = record["valid_loss"] if valid is not None else record["train_loss"]
+            if monitored < result.best_loss:
+                result.best_loss, result.best_epoch, bad_epochs = monitored, epoch, 0
+                best_state = _state_dicts(modules)
+            else:
+                bad_epochs += 1
+            result.history.append(record)
+            result.stopped_early = settings.patience > 0 and bad_epochs >= settings.patience
+            finished = result.stopped_early or epoch + 1 == settings.epochs
+            log.info("stage %s epoch %d/%d: train loss %.5g%s, lr %.3g, %.0f showers/s%s", stage.name, epoch + 1,
+                     settings.epochs, record["train_loss"],
+                     f", valid loss {record['valid_loss']:.5g}" if valid is not None else "", record["lr"],
+                     record["showers_per_second"], " (best)" if result.best_epoch == epoch else "")
+            if finished and best_state is not None:
+                _load_state_dicts(modules, best_state)
+            if path is not None:
+                save_checkpoint(path, {
+                    "format": CHECKPOINT_FORMAT, **self._signature(), "epoch": epoch + 1, "finished": finished,
+                    "stopped_early": result.stopped_early, "modules": _state_dicts(modules),
+                    "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
+                    "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+                    "best_epoch": result.best_epoch, "best_loss": result.best_loss,
+                    "best_modules": None if finished else best_state, "bad_epochs": bad_epochs,
+                    "history": result.history, "rng": capture_rng_state(), "data_rng": data_generator.get_state(),
+                    "extra": self.extra,
+                })
+            for callback in self.callbacks:
+                callback(stage.name, dict(record))
+            if result.stopped_early:
+                log.info("stage %s: no improvement for %d epochs, stopped early; keeping epoch %d", stage.name,
+                         settings.patience, result.best_epoch + 1)
+                break
+        return result
+
+    def _check_compatible(self, payload: Mapping[str, Any], path: Path) -> None:
+        if payload.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{path} has checkpoint format {payload.get('format')!r}, expected "
+                                  f"{CHECKPOINT_FORMAT}; delete it to start the stage again")
+        expected = self._signature()
+        different = [key for key, value in expected.items() if payload.get(key) != value]
+        if different:
+            details = "; ".join(f"{k}: checkpoint {payload.get(k)!r}, now {expected[k]!r}" for k in different)
+            raise CheckpointError(f"{path} belongs to a different training run ({details}); use another "
+                                  "work directory or delete the checkpoint to start this stage again")
+
+    def _train_epoch(self, epoch: int, modules: Mapping[str, nn.Module], parameters: Sequence[nn.Parameter],
+                     optimizer: torch.optim.Optimizer, schedule: Any, scaler: torch.amp.GradScaler,
+                     train: tuple[torch.Tensor, ...], data_generator: torch.Generator) -> dict[str, Any]:
+        settings, stage = self.settings, self.stage
+        for module in modules.values():
+            module.train()
+        n = len(train[0])
+        order = torch.randperm(n, generator=data_generator)
+        total, count = 0.0, 0
+        extras_sum: dict[str, float] = {}
+        start = time.perf_counter()
+        bar = tqdm(total=n, desc=f"{stage.name} {epoch + 1}/{settings.epochs}", unit="shower", unit_scale=True,
+                   leave=False, disable=None if self.progress is None else not self.progress, dynamic_ncols=True)
+        try:
+            for step, first in enumerate(range(0, n, settings.batch_size)):
+                batch = self._batch(train, order[first:first + settings.batch_size])
+                size = len(batch[0])
+                optimizer.zero_grad(set_to_none=True)
+                loss, extras = self._loss(batch)
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise TrainingError(f"stage {stage.name!r}: the training loss is {value} at epoch {epoch + 1}, "
+                                        f"batch {step + 1}; lower the learning rate, enable grad_clip, or check "
+                                        "the preprocessing")
+                scaler.scale(loss).backward()
+                if settings.grad_clip > 0:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(parameters, settings.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                schedule.step_batch()
+                total += value * size
+                count += size
+                for key, extra in extras.items():
+                    extras_sum[key] = extras_sum.get(key, 0.0) + extra * size
+                bar.update(size)
+                bar.set_postfix(loss=f"{total / count:.4g}", refresh=False)
+        finally:
+            bar.close()
+        seconds = time.perf_counter() - start
+        record: dict[str, Any] = {"epoch": epoch, "train_loss": total / count, "valid_loss": None,
+                                  "lr": current_lr(optimizer), "seconds": seconds,
+                                  "showers_per_second": count / seconds if seconds > 0 else 0.0}
+        record.update({key: value / count for key, value in extras_sum.items()})
+        return record
+
+    def _evaluate(self, modules: Mapping[str, nn.Module], valid: tuple[torch.Tensor, ...]) -> float:
+        """Mean loss on the validation tensors, with a fixed seed and without touching the RNG streams."""
+        for module in modules.values():
+            module.eval()
+        devices = [self.device.index if self.device.index is not None else torch.cuda.current_device()] \
+            if self.device.type == "cuda" else []
+        total, count = 0.0, 0
+        n = len(valid[0])
+        with torch.random.fork_rng(devices=devices, device_type="cuda"), torch.no_grad():
+            torch.manual_seed(derive_seed(self.seed, self.stage.name, "valid"))
+            for first in range(0, n, self.settings.batch_size):
+                batch = self._batch(valid, torch.arange(first, min(n, first + self.settings.batch_size)))
+                loss, _ = self._loss(batch)
+                total += float(loss) * len(batch[0])
+                count += len(batch[0])
+        value = total / count
+        if not math.isfinite(value):
+            raise TrainingError(f"stage {self.stage.name!r}: the validation loss is {value}")
+        return value
+
