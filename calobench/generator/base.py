@@ -99,6 +99,13 @@ class Generator(abc.ABC):
     supported_geometries: ClassVar[tuple[str, ...] | None] = None
     #: Whether :meth:`fit` learns anything (``False`` for the simulator "truth" row).
     trainable: ClassVar[bool] = True
+    #: Config keys that name another generator's trained run: ``{"teacher_checkpoint": "caloflow-teacher"}``.
+    #: A leaderboard run trains that generator first (same suite and seed) and fills the key with its
+    #: run directory.
+    dependencies: ClassVar[dict[str, str]] = {}
+    #: The row of the published CaloChallenge 2022 tables (arXiv 2410.21611) of the same model family,
+    #: e.g. ``"CaloFlow teacher"``; shown beside this generator's leaderboard row, marked as published.
+    published_name: ClassVar[str | None] = None
 
     def __init__(self, geometry: Geometry, config: Mapping[str, Any] | None = None, preset: str = "quick", *,
                  dataset: str | None = None, device: str | None = None) -> None:
@@ -127,6 +134,18 @@ class Generator(abc.ABC):
                 f"generator {cls.name!r} does not support geometry {geometry.name!r}; "
                 f"supported: {', '.join(cls.supported_geometries)}"
             )
+
+    @classmethod
+    def unsupported_reason(cls, geometry: Geometry, dataset: str | None = None) -> str | None:
+        """Why this model cannot be used on ``geometry`` (and data set ``dataset``), or ``None``.
+
+        Leaderboard runs list such a model as "not applicable" instead of failing it.
+        """
+        try:
+            cls.check_geometry(geometry)
+        except ConfigError as exc:
+            return str(exc)
+        return None
 
     @abc.abstractmethod
     def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0,

@@ -26,6 +26,9 @@ from calobench.geometry import Geometry
 from calobench.showers import Showers
 
 EPS = 1e-16
+#: Offset inside the logarithms of the high-level vector (MeV), and its length scale (mm).
+LOG_EPS = 1e-8
+LENGTH_SCALE_MM = 100.0
 
 
 @dataclass
@@ -85,44 +88,82 @@ def apply_threshold(energies: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def compute_features(showers: Showers, threshold: float | None = None) -> HighLevelFeatures:
-    """High-level features of one chunk of showers (threshold defaults to the geometry's)."""
+    """High-level features of one chunk of showers (threshold defaults to the geometry's).
+
+    Works layer by layer on float64 copies of one layer's block (never of the whole chunk). The
+    energy-weighted sums are matrix-vector products (BLAS gemv): a skinny matrix-matrix product is
+    many times slower with multi-threaded OpenBLAS.
+    """
     geometry: Geometry = showers.geometry
     if threshold is None:
         threshold = geometry.threshold or 0.0
-    energies = apply_threshold(showers.energies, threshold)
+    energies = showers.energies
     n = len(energies)
     angular = tuple(layer.id for layer in geometry.layers if geometry.binned_in_angle(layer.id))
     n_layers, n_angular = geometry.n_layers, len(angular)
     e_layer = np.empty((n, n_layers))
     ec_r, width_r, sparsity = (np.empty((n, n_layers)) for _ in range(3))
     ec_eta, ec_phi, width_eta, width_phi = (np.empty((n, n_angular)) for _ in range(4))
-    eta, phi, r = geometry.voxel_eta, geometry.voxel_phi, geometry.voxel_r
     column = 0
     for index, (layer, block) in enumerate(zip(geometry.layers, geometry.layer_slices)):
-        layer_energy = energies[:, block]
-        total = layer_energy.sum(axis=1)
+        layer_energy = apply_threshold(energies[:, block], threshold)
+        with_angle = layer.id in angular
+        sums = [layer_energy @ weights for weights in _moment_rows(geometry, index, with_angle)]
+        total = sums[0]
         e_layer[:, index] = total
-        sparsity[:, index] = np.count_nonzero(layer_energy == 0, axis=1) / layer.n_voxels
-        ec_r[:, index], width_r[:, index] = _centre_and_width(layer_energy, r[block], total)
-        if layer.id in angular:
-            ec_eta[:, column], width_eta[:, column] = _centre_and_width(layer_energy, eta[block], total)
-            ec_phi[:, column], width_phi[:, column] = _centre_and_width(layer_energy, phi[block], total)
+        sparsity[:, index] = (layer.n_voxels - np.count_nonzero(layer_energy, axis=1)) / layer.n_voxels
+        ec_r[:, index], width_r[:, index] = _centre_and_width(sums[1], sums[2], total)
+        if with_angle:
+            ec_eta[:, column], width_eta[:, column] = _centre_and_width(sums[3], sums[4], total)
+            ec_phi[:, column], width_phi[:, column] = _centre_and_width(sums[5], sums[6], total)
             column += 1
     return HighLevelFeatures(
         layer_ids=geometry.layer_ids, angular_layer_ids=angular,
-        e_inc=np.asarray(showers.incident_energies, dtype=np.float64), e_tot=energies.sum(axis=1),
+        e_inc=np.asarray(showers.incident_energies, dtype=np.float64), e_tot=e_layer.sum(axis=1),
         e_layer=e_layer, ec_eta=ec_eta, ec_phi=ec_phi, width_eta=width_eta, width_phi=width_phi,
         ec_r=ec_r, width_r=width_r, sparsity=sparsity,
     )
 
 
-def _centre_and_width(layer_energy: np.ndarray, coordinate: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Energy-weighted mean and standard deviation of ``coordinate`` per shower (protocol definition)."""
+def _moment_rows(geometry: Geometry, index: int, with_angle: bool) -> np.ndarray:
+    """Rows 1, r, r^2 (and eta, eta^2, phi, phi^2) over one layer's voxels, shape (3 or 7, n_voxels)."""
+    key = ("feature-moments", index, with_angle)
+    if key not in geometry._cache:
+        block = geometry.layer_slices[index]
+        r, eta, phi = geometry.voxel_r[block], geometry.voxel_eta[block], geometry.voxel_phi[block]
+        columns = [np.ones_like(r), r, r * r] + ([eta, eta * eta, phi, phi * phi] if with_angle else [])
+        matrix = np.stack(columns, axis=0)
+        matrix.setflags(write=False)
+        geometry._cache[key] = matrix
+    return geometry._cache[key]
+
+
+def _centre_and_width(first: np.ndarray, second: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Energy-weighted mean and standard deviation per shower (protocol definition) from the sums
+    ``first`` = sum(x E), ``second`` = sum(x^2 E) and ``total`` = sum(E)."""
     denominator = total + EPS
-    centre = layer_energy @ coordinate / denominator
-    second = layer_energy @ (coordinate * coordinate) / denominator
-    width = np.sqrt(np.maximum(second - centre * centre, 0.0))
+    centre = first / denominator
+    width = np.sqrt(np.maximum(second / denominator - centre * centre, 0.0))
     return centre, width
+
+
+def high_level_vector(features: HighLevelFeatures) -> np.ndarray:
+    """The CaloChallenge high-level feature vector (float64, one row per shower).
+
+    ``[log10 E_inc, log10(E_layer + 1e-8), EC_eta/100, EC_phi/100, width_eta/100, width_phi/100,
+    log10(E_tot + 1e-8), sparsity, EC_r/100, width_r/100]`` with energies in MeV and lengths in mm:
+    the input of the published high-level classifier, and the vector on which the challenge
+    computed FPD and KPD (arXiv 2410.21611). 30 / 46 / 362 columns for DS1 photons / pions / DS2-3.
+    """
+    return np.concatenate([
+        np.log10(features.e_inc)[:, None],
+        np.log10(features.e_layer + LOG_EPS),
+        features.ec_eta / LENGTH_SCALE_MM, features.ec_phi / LENGTH_SCALE_MM,
+        features.width_eta / LENGTH_SCALE_MM, features.width_phi / LENGTH_SCALE_MM,
+        np.log10(features.e_tot + LOG_EPS)[:, None],
+        features.sparsity,
+        features.ec_r / LENGTH_SCALE_MM, features.width_r / LENGTH_SCALE_MM,
+    ], axis=1)
 
 
 def stream_features(chunks: Iterable[Showers], threshold: float | None = None) -> HighLevelFeatures:

@@ -18,6 +18,7 @@ from calobench.errors import ConfigError, DatasetError
 from calobench.generator.base import Generator
 from calobench.generator.seeding import fresh_seed
 from calobench.generator.serialization import construct_from_json, read_generator_json, write_generator_json
+from calobench.geometry import Geometry
 from calobench.showers import Showers
 
 
@@ -28,24 +29,32 @@ class SimulatorTruth(Generator):
     description = "the synthetic data set's own simulator (the truth row; synthetic data sets only)"
     presets = {"smoke": {}, "quick": {}, "paper": {}}
     trainable = False
+    published_name = "GEANT4"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.dataset is None:
-            raise ConfigError("simulator-truth needs the name of a synthetic data set (train it with "
-                              "--dataset NAME, not a file); it samples that data set's simulator")
+        reason = self.unsupported_reason(self.geometry, self.dataset)
+        if reason is not None:
+            raise ConfigError(reason)
+
+    @classmethod
+    def unsupported_reason(cls, geometry: Geometry, dataset: str | None = None) -> str | None:
+        """Only synthetic data sets of the same geometry have a simulator calobench can run."""
+        if dataset is None:
+            return ("simulator-truth needs the name of a synthetic data set (train it with --dataset NAME, not a "
+                    "file); it samples that data set's simulator")
         from calobench.datasets import get_dataset
 
         try:
-            spec = get_dataset(self.dataset)
+            spec = get_dataset(dataset)
         except DatasetError as exc:
-            raise ConfigError(f"simulator-truth: {exc}") from exc
+            return f"simulator-truth: {exc}"
         if spec.kind != "synthetic":
-            raise ConfigError(f"simulator-truth works only for synthetic data sets; {self.dataset!r} is {spec.kind} "
-                              "(its showers come from GEANT4, which calobench cannot run)")
-        if spec.geometry != self.geometry.name:
-            raise ConfigError(f"simulator-truth: data set {self.dataset!r} has geometry {spec.geometry!r}, "
-                              f"not {self.geometry.name!r}")
+            return (f"simulator-truth works only for synthetic data sets; {dataset!r} is {spec.kind} "
+                    "(its showers come from GEANT4, which calobench cannot run)")
+        if spec.geometry != geometry.name:
+            return f"simulator-truth: data set {dataset!r} has geometry {spec.geometry!r}, not {geometry.name!r}"
+        return None
 
     def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0,
             workdir: Path | None = None) -> None:

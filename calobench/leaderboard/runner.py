@@ -1,0 +1,319 @@
+"""``calobench leaderboard run``: train, sample, evaluate and time every model of a suite.
+
+For each (model, seed) the steps are: train (or reuse the finished run, resuming an interrupted
+one), sample as many showers as the reference holds with the reference's incident energies,
+evaluate with the suite's metrics (the full ``calobench evaluate`` report), time the generation, and
+write one result file ``leaderboards/<suite>/results/<model>-seed<seed>.json`` with full provenance.
+Every step keeps its output on disk, so an interrupted run started again skips what is finished; a
+model whose result file says ``finished`` is not touched. A model that fails is recorded with the
+failing step and its error, and the run goes on with the others.
+
+Layout under ``<root>/<suite>/``: ``results/`` (committed), ``reports/<model>-seed<k>/`` (report.json
+and report.md of each evaluation) and ``runs/`` (training runs, samples, the evaluation reference;
+large, not committed).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from calobench.errors import CalobenchError, ConfigError
+from calobench.leaderboard.histograms import leaderboard_histograms
+from calobench.leaderboard.suites import Suite
+from calobench.results import environment_provenance, read_result, result_filename, write_result
+
+log = logging.getLogger("calobench.leaderboard")
+
+REFERENCE_SEED = 20221  # fixed: every model of a suite is judged on the same reference subsample
+
+
+@dataclass
+class SuitePaths:
+    root: Path
+    suite: str
+
+    @property
+    def directory(self) -> Path:
+        return self.root / self.suite
+
+    @property
+    def results(self) -> Path:
+        return self.directory / "results"
+
+    @property
+    def reports(self) -> Path:
+        return self.directory / "reports"
+
+    @property
+    def runs(self) -> Path:
+        return self.directory / "runs"
+
+    def run_dir(self, model: str, seed: int) -> Path:
+        return self.runs / f"{model}-seed{seed}"
+
+    def report_dir(self, model: str, seed: int) -> Path:
+        return self.reports / f"{model}-seed{seed}"
+
+
+@dataclass
+class RunSummary:
+    finished: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    unsupported: list[str] = field(default_factory=list)
+
+
+class StepError(CalobenchError):
+    """A step of a model's leaderboard run failed (the original error is chained)."""
+
+    def __init__(self, step: str, error: BaseException) -> None:
+        super().__init__(f"{step}: {type(error).__name__}: {error}")
+        self.step, self.error = step, error
+
+
+def ordered_models(names: Iterable[str], registry: Any) -> list[str]:
+    """``names`` with every generator's dependencies (``Generator.dependencies``) placed before it."""
+    names = list(names)
+    ordered: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        if name in visiting:
+            raise ConfigError(f"generator dependencies form a cycle through {name!r}")
+        visiting.add(name)
+        if name in registry:
+            for dependency in registry.get(name).dependencies.values():
+                if dependency in names:
+                    visit(dependency)
+        visiting.discard(name)
+        ordered.append(name)
+
+    for name in names:
+        visit(name)
+    return ordered
+
+
+def reference_sample(suite: Suite, paths: SuitePaths) -> list[Any]:
+    """The evaluation reference: the data set's reference files, or a fixed random subsample of
+    ``suite.reference_showers`` of them written once to ``runs/reference-<N>.hdf5``."""
+    from calobench.datasets import ensure_files, open_role
+    from calobench.formats import ShowerWriter
+
+    parts = ensure_files(suite.dataset, "reference")
+    if suite.reference_showers is None:
+        return parts
+    target = paths.runs / f"reference-{suite.reference_showers}.hdf5"
+    if target.is_file():
+        return [target]
+    with open_role(suite.dataset, "reference") as source:
+        n_total = source.n_showers
+        wanted = min(suite.reference_showers, n_total)
+        rng = np.random.default_rng(REFERENCE_SEED)
+        keep = np.zeros(n_total, dtype=bool)
+        keep[rng.choice(n_total, size=wanted, replace=False)] = True
+        log.info("writing the evaluation reference: %d of %d reference showers -> %s", wanted, n_total, target)
+        with ShowerWriter(target, source.geometry) as writer:
+            start = 0
+            for chunk in source.iter_chunks():
+                mask = keep[start:start + len(chunk)]
+                if mask.any():
+                    writer.append(chunk[np.flatnonzero(mask)])
+                start += len(chunk)
+    return [target]
+
+
+def _dependency_overrides(cls: Any, paths: SuitePaths, seed: int, results: dict[str, dict]) -> dict[str, str]:
+    overrides = {}
+    for key, dependency in cls.dependencies.items():
+        result = results.get(dependency)
+        if result is None or result.get("status") != "finished":
+            raise ConfigError(f"needs a finished {dependency!r} run in this suite (seed {seed}); "
+                              f"its status is {result.get('status') if result else 'missing'}")
+        overrides[key] = str(paths.run_dir(dependency, seed))
+    return overrides
+
+
+def _step(name: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return function(*args, **kwargs)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure of a model is recorded, the suite goes on
+        raise StepError(name, exc) from exc
+
+
+def run_model(suite: Suite, model: str, seed: int, paths: SuitePaths, reference: list[Any], device: str,
+              results: dict[str, dict]) -> dict[str, Any]:
+    """Run every step for one (model, seed) and return its result (also on failure)."""
+    from calobench.datasets import get_dataset, role_checksums
+    from calobench.evaluation import evaluate
+    from calobench.generator.runs import ENERGIES_FILE, load_run_model, sample_run, train_run
+    from calobench.plugins import generators
+    from calobench.timing import time_generator
+
+    registry = generators()
+    cls = registry.get(model)
+    provider = registry.provider(model)
+    preset = suite.preset_for(model)
+    spec = get_dataset(suite.dataset)
+    base: dict[str, Any] = {
+        "suite": suite.name, "model": model, "seed": seed, "preset": preset,
+        "metrics_preset": suite.metrics_preset, "published_name": cls.published_name,
+        "provider": {"plugin": provider.plugin, "distribution": provider.distribution, "version": provider.version},
+        "dataset": {"name": suite.dataset, "kind": spec.kind,
+                    "checksums": {role: role_checksums(spec, role) for role in ("train", "reference")}},
+    }
+    reason = cls.unsupported_reason(spec.geometry_object, suite.dataset)
+    if reason is not None:
+        return {**base, "status": "unsupported", "error": {"stage": "check", "message": reason},
+                "provenance": environment_provenance(None)}
+
+    run_dir = paths.run_dir(model, seed)
+    steps = _steps(run_dir)
+    overrides = suite.overrides_for(model)
+    max_showers = overrides.pop("max_showers", None)
+    overrides.update(_step("dependencies", _dependency_overrides, cls, paths, seed, results))
+    log.info("[%s seed %d] training (%s preset) in %s", model, seed, preset, run_dir)
+    trained = _step("train", train_run, model, suite.dataset, run_dir, preset=preset, overrides=overrides,
+                    device=device, seed=seed, max_showers=max_showers)
+    run = trained.run
+
+    generated = run_dir / "generated.hdf5"
+    sampling = steps.get("sampling")
+    if not generated.is_file() or sampling is None:
+        log.info("[%s seed %d] sampling one shower per reference shower, with its incident energy", model, seed)
+        sampled = _step("sample", sample_run, run_dir, generated,
+                        energies_from=reference[0] if len(reference) == 1 else reference, seed=seed, device=device)
+        sampling = {"n_showers": sampled.n_showers, "seconds": sampled.seconds,
+                    "ms_per_shower": 1e3 * sampled.seconds / max(sampled.n_showers, 1)}
+        _remember(run_dir, steps, "sampling", sampling)
+
+    report_dir = paths.report_dir(model, seed)
+    report_file = report_dir / "report.json"
+    if report_file.is_file():
+        import json
+
+        report = json.loads(report_file.read_text())
+    else:
+        log.info("[%s seed %d] evaluating against the reference (%s metrics)", model, seed, suite.metrics_preset)
+        report = _step("evaluate", evaluate, str(generated), reference if len(reference) > 1 else str(reference[0]),
+                       dataset=suite.dataset, metrics=list(suite.metrics) if suite.metrics else None,
+                       preset=suite.metrics_preset, seed=seed, device=device, out=report_dir)
+
+    histograms = _step("histograms", leaderboard_histograms, generated, reference)
+    timing = steps.get("timing")
+    if timing is None:
+        log.info("[%s seed %d] timing generation at batch sizes %s", model, seed, list(suite.timing_batch_sizes))
+        _, generator = _step("timing", load_run_model, run_dir, device=device)
+        pool = np.load(run_dir / ENERGIES_FILE, allow_pickle=False)
+        timing = _step("timing", time_generator, generator, pool, suite.timing_batch_sizes, suite.timing_repeats, seed)
+        _remember(run_dir, steps, "timing", timing)
+
+    return {
+        **base, "status": "finished",
+        "config": run.get("config"),
+        "training": {"seconds": run.get("training_seconds"), "n_parameters": run.get("n_parameters"),
+                     "device": run.get("device"), "run_directory": str(run_dir)},
+        "sampling": sampling, "timing": timing, "report": report, "histograms": histograms,
+        "report_directory": str(report_dir),
+        "provenance": environment_provenance(timing.get("device")),
+    }
+
+
+STEPS_FILE = "leaderboard-steps.json"
+
+
+def _steps(run_dir: Path) -> dict[str, Any]:
+    """The leaderboard steps already finished for a run (sampling, timing), kept next to its run.json."""
+    import json
+
+    path = run_dir / STEPS_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _remember(run_dir: Path, steps: dict[str, Any], key: str, value: Any) -> None:
+    from calobench.results import write_json_atomic
+
+    steps[key] = value
+    write_json_atomic(run_dir / STEPS_FILE, steps)
+
+
+def run_suite(suite: Suite, root: Path = Path("leaderboards"), models: list[str] | None = None,
+              device: str | None = None, fresh: bool = False) -> RunSummary:
+    """Run (or resume) a suite; see the module docstring. Returns what happened per model."""
+    from calobench.plugins import generators
+
+    registry = generators()
+    paths = SuitePaths(root, suite.name)
+    wanted = list(suite.models) if suite.models is not None else registry.names()
+    if models:
+        unknown = [m for m in models if m not in registry]
+        if unknown:
+            registry.get(unknown[0])  # raises with suggestions
+        wanted = [m for m in wanted if m in models] + [m for m in models if m not in wanted]
+    for name in wanted:
+        registry.get(name)  # unknown names fail early, with suggestions
+    wanted = ordered_models(wanted, registry)
+    device = device or suite.device
+    summary = RunSummary()
+    reference = reference_sample(suite, paths)
+    for seed in suite.seeds:
+        results: dict[str, dict] = {}
+        for model in wanted:
+            label = f"{model}-seed{seed}"
+            existing = paths.results / result_filename(model, seed)
+            if existing.is_file() and not fresh:
+                previous = read_result(existing)
+                if previous["status"] in ("finished", "unsupported"):
+                    results[model] = previous
+                    summary.skipped.append(label)
+                    log.info("[%s seed %d] already %s: skipped", model, seed, previous["status"])
+                    continue
+            if fresh:
+                _forget(paths, model, seed)
+            started = time.perf_counter()
+            try:
+                result = run_model(suite, model, seed, paths, reference, device, results)
+            except StepError as exc:
+                log.error("[%s seed %d] failed in %s: %s", model, seed, exc.step, exc.error)
+                result = _failed(suite, model, seed, exc)
+            result["wall_seconds"] = time.perf_counter() - started
+            write_result(paths.results, result)
+            results[model] = result
+            getattr(summary, {"finished": "finished", "failed": "failed", "unsupported": "unsupported"}[result["status"]]).append(label)
+    return summary
+
+
+def _forget(paths: SuitePaths, model: str, seed: int) -> None:
+    """Remove everything a previous run of (model, seed) left in the suite (``--fresh``)."""
+    import shutil
+
+    for directory in (paths.run_dir(model, seed), paths.report_dir(model, seed)):
+        shutil.rmtree(directory, ignore_errors=True)
+    (paths.results / result_filename(model, seed)).unlink(missing_ok=True)
+
+
+def _failed(suite: Suite, model: str, seed: int, exc: StepError) -> dict[str, Any]:
+    from calobench.plugins import generators
+
+    registry = generators()
+    provider = registry.provider(model)
+    tail = "".join(traceback.format_exception(type(exc.error), exc.error, exc.error.__traceback__)[-3:])
+    return {
+        "suite": suite.name, "model": model, "seed": seed, "status": "failed", "preset": suite.preset_for(model),
+        "metrics_preset": suite.metrics_preset, "published_name": registry.get(model).published_name,
+        "provider": {"plugin": provider.plugin, "distribution": provider.distribution, "version": provider.version},
+        "dataset": {"name": suite.dataset},
+        "error": {"stage": exc.step, "type": type(exc.error).__name__, "message": str(exc.error), "traceback": tail},
+        "provenance": environment_provenance(None),
+    }

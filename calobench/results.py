@@ -1,0 +1,131 @@
+"""Versioned result files: one JSON file per (suite, model, seed), written atomically.
+
+A result file records everything needed to rebuild a leaderboard row without recomputing anything:
+the status (``finished``, ``failed`` or ``unsupported``), the error of a failed model, the metric
+report, sampling and timing figures, training time, parameter counts and full provenance
+(calobench and plugin versions, git revision, torch and CUDA versions, device name, preset, seed,
+data-set checksums). Readers refuse files of a newer schema with a clear message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from calobench import __version__
+from calobench.errors import CalobenchError
+
+RESULT_SCHEMA_VERSION = 1
+STATUSES = ("finished", "failed", "unsupported")
+
+
+class ResultFileError(CalobenchError):
+    """A result file is unreadable, malformed or of an unsupported schema version."""
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write ``text`` to ``path`` via a temporary file in the same directory and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomic(path: str | Path, data: Any) -> Path:
+    """Write ``data`` as indented, key-sorted JSON to ``path`` atomically."""
+    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=True) + "\n")
+
+
+def git_revision(directory: str | Path | None = None) -> str:
+    """The git commit of ``directory`` (default: this package's source tree), or ``"unknown"``."""
+    cwd = Path(directory) if directory else Path(__file__).resolve().parent
+    try:
+        output = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if output.returncode != 0:
+        return "unknown"
+    revision = output.stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                           capture_output=True, text=True, timeout=10).stdout.strip()
+    return revision + ("-dirty" if dirty else "")
+
+
+def environment_provenance(device: str | None = None) -> dict[str, Any]:
+    """calobench, Python, torch and CUDA versions, the device and its name, the host's platform."""
+    info: dict[str, Any] = {
+        "calobench_version": __version__,
+        "git_revision": git_revision(),
+        "python_version": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    try:
+        import torch
+
+        info["torch_version"] = torch.__version__
+        info["cuda_version"] = torch.version.cuda
+        info["torch_threads"] = torch.get_num_threads()
+        if device is not None:
+            info["device"] = str(device)
+            if str(device).startswith("cuda") and torch.cuda.is_available():
+                info["device_name"] = torch.cuda.get_device_name(torch.device(device))
+            else:
+                info["device_name"] = info["processor"]
+    except ImportError:  # pragma: no cover - torch is a dependency
+        info["torch_version"] = None
+    return info
+
+
+def result_filename(model: str, seed: int) -> str:
+    return f"{model}-seed{seed}.json"
+
+
+def write_result(directory: str | Path, result: dict[str, Any]) -> Path:
+    """Write one result (``model``, ``seed`` and ``status`` required) as ``<model>-seed<seed>.json``."""
+    for key in ("suite", "model", "seed", "status"):
+        if key not in result:
+            raise ResultFileError(f"a result needs the key {key!r}")
+    if result["status"] not in STATUSES:
+        raise ResultFileError(f"result status must be one of {STATUSES}, got {result['status']!r}")
+    payload = {"schema_version": RESULT_SCHEMA_VERSION, **result}
+    return write_json_atomic(Path(directory) / result_filename(result["model"], int(result["seed"])), payload)
+
+
+def read_result(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ResultFileError(f"result file {path} cannot be read: {exc}") from exc
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if not isinstance(version, int):
+        raise ResultFileError(f"result file {path} has no schema_version; it was not written by calobench")
+    if version > RESULT_SCHEMA_VERSION:
+        raise ResultFileError(f"result file {path} has schema_version {version}, newer than this calobench "
+                              f"({RESULT_SCHEMA_VERSION}); upgrade calobench to read it")
+    return data
+
+
+def read_results(directory: str | Path) -> list[dict[str, Any]]:
+    """All result files of a suite's results directory, sorted by model and seed."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    results = [read_result(p) for p in sorted(directory.glob("*.json"))]
+    return sorted(results, key=lambda r: (r["model"], int(r["seed"])))

@@ -1,0 +1,209 @@
+"""Leaderboard runs end to end on a tiny suite: results, failures, resumption and rendering."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calobench.cli.main import main
+from calobench.datasets import DatasetSpec, FileSpec
+from calobench.errors import ConfigError
+from calobench.formats import write_showers
+from calobench.leaderboard import runner as runner_module
+from calobench.leaderboard.render import render_suite, stale_files, write_page
+from calobench.leaderboard.runner import SuitePaths, ordered_models, run_suite
+from calobench.leaderboard.suites import load_suite
+from calobench.plugins import PluginHost, set_host
+from calobench.registry import Provider
+from calobench.results import read_result, read_results
+from calobench.simulator import incident_spectrum, simulate
+from calobench_example import MeanShower
+
+DATASET = "synthetic-lbtest"
+
+
+def _maker(spec, file, path, n_showers=None, seed=None):
+    n = n_showers or file.n_showers
+    seed = file.seed if seed is None else seed
+    energies = incident_spectrum("synthetic-ds1-photons", n, seed=seed)
+    write_showers(path, simulate("synthetic-ds1-photons", energies, seed=seed))
+
+
+class FailsInTraining(MeanShower):
+    name = "test-fails-in-training"
+
+    def fit(self, *args, **kwargs):
+        raise RuntimeError("boom: this plugin cannot train")
+
+
+class InterruptedOnce(MeanShower):
+    """Raises KeyboardInterrupt (like Ctrl-C) the first time it trains."""
+
+    name = "test-interrupted-once"
+    interrupt = False
+
+    def fit(self, *args, **kwargs):
+        if InterruptedOnce.interrupt:
+            InterruptedOnce.interrupt = False
+            raise KeyboardInterrupt
+        super().fit(*args, **kwargs)
+
+
+class OnlyDs2(MeanShower):
+    name = "test-only-ds2"
+    supported_geometries = ("ds2",)
+
+
+class NeedsTeacher(MeanShower):
+    name = "test-needs-teacher"
+    dependencies = {"min_response": "example-mean-shower"}
+
+
+@pytest.fixture
+def host():
+    host = PluginHost()
+    provider = Provider("tests", "calobench-tests", "0.0")
+    for cls in (FailsInTraining, InterruptedOnce, OnlyDs2, NeedsTeacher):
+        host.generators.add(cls.name, cls, provider)
+    host.datasets.add(DATASET, DatasetSpec(
+        name=DATASET, title="tiny simulated DS1 photons", kind="synthetic", geometry="ds1-photons",
+        particle="photon", format="calochallenge", energy_range_mev=(256.0, 4194304.0), maker=_maker,
+        files=(FileSpec("train.hdf5", "train", n_showers=600, seed=1),
+               FileSpec("reference.hdf5", "reference", n_showers=400, seed=2))), provider)
+    previous = set_host(host)
+    yield host
+    set_host(previous)
+    InterruptedOnce.interrupt = False
+
+
+def _suite_file(tmp_path: Path, models: list[str]) -> Path:
+    path = tmp_path / "tiny.toml"
+    path.write_text(f'''
+name = "tiny"
+title = "Tiny test suite"
+dataset = "{DATASET}"
+published = "ds1-photons"
+models = {json.dumps(models)}
+preset = "smoke"
+metrics = ["separation_power"]
+metrics_preset = "smoke"
+seeds = [0]
+reference_showers = 300
+device = "cpu"
+[timing]
+batch_sizes = [1, 10]
+repeats = 2
+''')
+    return path
+
+
+def test_run_records_finished_failed_and_unsupported_models(host, tmp_path):
+    suite = load_suite(_suite_file(tmp_path, ["example-mean-shower", FailsInTraining.name, OnlyDs2.name,
+                                              "baseline-uncorrelated"]))
+    summary = run_suite(suite, root=tmp_path / "lb")
+    assert sorted(summary.finished) == ["baseline-uncorrelated-seed0", "example-mean-shower-seed0"]
+    assert summary.failed == [f"{FailsInTraining.name}-seed0"]
+    assert summary.unsupported == [f"{OnlyDs2.name}-seed0"]
+
+    paths = SuitePaths(tmp_path / "lb", "tiny")
+    results = {r["model"]: r for r in read_results(paths.results)}
+    finished = results["example-mean-shower"]
+    assert finished["schema_version"] == 1 and finished["status"] == "finished"
+    assert finished["sampling"]["n_showers"] == 300
+    assert set(finished["timing"]["batch_sizes"]) == {"1", "10"}
+    assert finished["report"]["n_reference"] == 300 and finished["report"]["n_generated"] == 300
+    assert finished["provider"]["distribution"] == "calobench-example-plugin"
+    for key in ("calobench_version", "git_revision", "torch_version", "device", "device_name"):
+        assert key in finished["provenance"]
+    assert finished["dataset"]["checksums"]["reference"]
+    assert (paths.report_dir("example-mean-shower", 0) / "report.md").is_file()
+
+    failed = results[FailsInTraining.name]
+    assert failed["error"]["stage"] == "train" and "boom: this plugin cannot train" in failed["error"]["message"]
+    assert "ds2" in results[OnlyDs2.name]["error"]["message"]
+
+    page = render_suite("tiny", "Tiny test suite", paths.results, "ds1-photons")
+    readme = page.files["README.md"]
+    assert "failed: train: RuntimeError: boom: this plugin cannot train" in readme.replace("`", "")
+    assert "**example-mean-shower**" in readme and "not applicable" in readme
+    # rendered from result files only: rendering twice gives the same bytes, and --check sees edits
+    write_page(page, paths.directory)
+    assert stale_files(render_suite("tiny", "Tiny test suite", paths.results, "ds1-photons"), paths.directory) == []
+    (paths.directory / "README.md").write_text(readme + "\nedited by hand\n")
+    assert stale_files(page, paths.directory) == ["README.md"]
+
+
+def test_killed_run_resumes_without_redoing_finished_models(host, tmp_path, monkeypatch):
+    suite = load_suite(_suite_file(tmp_path, ["example-mean-shower", InterruptedOnce.name]))
+    InterruptedOnce.interrupt = True
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(suite, root=tmp_path / "lb")
+    paths = SuitePaths(tmp_path / "lb", "tiny")
+    first = paths.results / "example-mean-shower-seed0.json"
+    assert read_result(first)["status"] == "finished"
+    assert not (paths.results / f"{InterruptedOnce.name}-seed0.json").exists()
+    stamp = first.stat().st_mtime_ns
+
+    trained: list[str] = []
+    original = runner_module.run_model
+
+    def spy(suite, model, *args, **kwargs):
+        trained.append(model)
+        return original(suite, model, *args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "run_model", spy)
+    summary = run_suite(suite, root=tmp_path / "lb")
+    assert trained == [InterruptedOnce.name]
+    assert summary.skipped == ["example-mean-shower-seed0"]
+    assert first.stat().st_mtime_ns == stamp
+    assert read_result(paths.results / f"{InterruptedOnce.name}-seed0.json")["status"] == "finished"
+
+
+def test_dependencies_run_first_and_fill_the_config(host, tmp_path):
+    assert ordered_models([NeedsTeacher.name, "example-mean-shower"], host.generators) == [
+        "example-mean-shower", NeedsTeacher.name]
+    with pytest.raises(ConfigError, match="needs a finished 'example-mean-shower'"):
+        runner_module._dependency_overrides(NeedsTeacher, SuitePaths(tmp_path, "x"), 0, {})
+    overrides = runner_module._dependency_overrides(
+        NeedsTeacher, SuitePaths(tmp_path, "x"), 3, {"example-mean-shower": {"status": "finished"}})
+    assert overrides == {"min_response": str(tmp_path / "x" / "runs" / "example-mean-shower-seed3")}
+
+
+def test_cli_render_check(host, tmp_path, capsys):
+    suite_file = _suite_file(tmp_path, ["example-mean-shower"])
+    root = tmp_path / "lb"
+    assert main(["leaderboard", "run", str(suite_file), "--root", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "| **example-mean-shower** |" in out and "leaderboard page:" in out
+    html = (root / "tiny" / "index.html").read_text()
+    assert "<svg" in html and "Generation time" in html
+    suite = load_suite(suite_file)
+    paths = SuitePaths(root, suite.name)
+    page = render_suite(suite.name, suite.title, paths.results, suite.published)
+    assert stale_files(page, paths.directory) == []
+    (paths.directory / "index.html").write_text("stale")
+    assert stale_files(page, paths.directory) == ["index.html"]
+
+
+def test_shipped_suites_parse():
+    quick = load_suite("quick")
+    assert quick.dataset == "synthetic-ds1-photons" and quick.models is None and quick.preset == "quick"
+    assert quick.reference_showers and quick.timing_batch_sizes
+    for name in ("synthetic-ds1-photons", "synthetic-ds1-pions", "synthetic-ds2", "synthetic-calogan-eplus",
+                 "calochallenge-ds3"):
+        assert load_suite(name).preset == "paper"
+
+
+def test_histograms_share_reference_binning(host, tmp_path):
+    from calobench.leaderboard.histograms import leaderboard_histograms
+
+    energies = incident_spectrum("synthetic-ds1-photons", 200, seed=3)
+    a = write_showers(tmp_path / "a.hdf5", simulate("synthetic-ds1-photons", energies, seed=3))
+    b = write_showers(tmp_path / "b.hdf5", simulate("synthetic-ds1-photons", energies, seed=4))
+    histograms = leaderboard_histograms(a, [b])
+    entry = histograms["E_tot / E_inc"]
+    assert len(entry["edges"]) == 101 and sum(entry["reference"]) <= 200
+    assert np.isclose(entry["edges"][0], 0.5) and "E_layer 2 [MeV]" in histograms
