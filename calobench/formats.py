@@ -13,8 +13,6 @@ only when complete, so an interrupted write never leaves a half-written file und
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +21,7 @@ from typing import Literal
 import h5py
 import numpy as np
 
+from calobench.atomic import commit, temporary_path
 from calobench.errors import GeometryError, ShowerFileError
 from calobench.geometry import Geometry, detect_geometry, resolve_geometry
 from calobench.showers import Showers, check_shower_arrays
@@ -329,9 +328,7 @@ class ShowerWriter:
         if self.dtype.kind != "f":
             raise ShowerFileError(f"shower files hold float32 or float64 energies, not {self.dtype}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".partial", dir=self.path.parent)
-        os.close(fd)
-        self._tmp = Path(tmp)
+        self._tmp = temporary_path(self.path, suffix=".partial")
         self._handle = h5py.File(self._tmp, "w")
         self.n_written = 0
         options = dict(compression="gzip", compression_opts=compression_level, shuffle=True)
@@ -382,8 +379,7 @@ class ShowerWriter:
         if self.n_written == 0:
             self._tmp.unlink(missing_ok=True)
             raise ShowerFileError(f"no showers were written to {self.path}")
-        os.replace(self._tmp, self.path)
-        return self.path
+        return commit(self._tmp, self.path)
 
     def abort(self) -> None:
         """Discard everything written so far."""

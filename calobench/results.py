@@ -13,12 +13,12 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from calobench import __version__
+from calobench.atomic import write_json_atomic
 from calobench.errors import CalobenchError
 
 RESULT_SCHEMA_VERSION = 1
@@ -27,26 +27,6 @@ STATUSES = ("finished", "failed", "unsupported")
 
 class ResultFileError(CalobenchError):
     """A result file is unreadable, malformed or of an unsupported schema version."""
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same directory and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as indented, key-sorted JSON to ``path`` atomically."""
-    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, allow_nan=True) + "\n")
 
 
 def git_revision(directory: str | Path | None = None) -> str:
@@ -104,7 +84,8 @@ def write_result(directory: str | Path, result: dict[str, Any]) -> Path:
     if result["status"] not in STATUSES:
         raise ResultFileError(f"result status must be one of {STATUSES}, got {result['status']!r}")
     payload = {"schema_version": RESULT_SCHEMA_VERSION, **result}
-    return write_json_atomic(Path(directory) / result_filename(result["model"], int(result["seed"])), payload)
+    return write_json_atomic(Path(directory) / result_filename(result["model"], int(result["seed"])), payload,
+                             allow_nan=True)
 
 
 def read_result(path: str | Path) -> dict[str, Any]:

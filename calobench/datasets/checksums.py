@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from calobench.atomic import write_json_atomic
 
 SIDECAR_NAME = ".calobench-checksums.json"
 SCHEMA_VERSION = 1
@@ -64,15 +64,7 @@ class ChecksumStore:
         return data
 
     def _save(self, data: dict[str, Any]) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{SIDECAR_NAME}.", suffix=".tmp", dir=self.directory)
-        try:
-            with os.fdopen(fd, "w") as handle:
-                json.dump(data, handle, indent=1, sort_keys=True)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_json_atomic(self.path, data, indent=1)
 
     # ------------------------------------------------------------------ cache
     def cached_md5(self, name: str) -> str | None:

@@ -121,7 +121,7 @@ def _info(args: argparse.Namespace) -> int:
         else:
             source = file.url or "none: download by hand from " + (landing_page(spec) or "the source")
         print(f"      url:      {source}")
-        print(f"      size:     " + (f"{file.size} bytes ({human_size(file.size)})" if file.size else "not published"))
+        print("      size:     " + (f"{file.size} bytes ({human_size(file.size)})" if file.size else "not published"))
         print(f"      showers:  {file.n_showers if file.n_showers is not None else 'not stated'}")
         if file.md5:
             md5 = f"{file.md5} (published)"

@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from calobench.metrics.binning import LAYER_FEATURES
@@ -39,21 +36,6 @@ def empty_metric_sections() -> dict[str, Any]:
     sections: dict[str, Any] = {key: None for key in METRIC_KEYS}
     sections["classifier"] = {mode: None for mode in CLASSIFIER_MODES}
     return sections
-
-
-def write_atomic(path: "str | Path", text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same directory."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def to_json(report: dict[str, Any]) -> str:

@@ -20,8 +20,9 @@ import torch
 
 from calobench.errors import CalobenchError
 from calobench.evaluation.provenance import file_fingerprint, software_provenance
+from calobench.atomic import write_text_atomic
 from calobench.evaluation.report import (HEADER_KEYS, KIND, SCHEMA_VERSION, empty_metric_sections, render_markdown,
-                                         to_json, write_atomic)
+                                         to_json)
 from calobench.evaluation.sources import open_inputs
 from calobench.metrics.base import Metric, MetricError
 from calobench.metrics.context import EvaluationContext
@@ -204,8 +205,8 @@ def evaluate_context(context: EvaluationContext, metrics: Sequence[Metric], *, i
                               "scan_generated_s": round(scans.get("generated", 0.0), 3),
                               "total_s": round(time.perf_counter() - started, 3)})
     if out is not None:
-        write_atomic(Path(out) / "report.json", to_json(report))
-        write_atomic(Path(out) / "report.md", render_markdown(report))
+        write_text_atomic(Path(out) / "report.json", to_json(report))
+        write_text_atomic(Path(out) / "report.md", render_markdown(report))
     return report
 
 

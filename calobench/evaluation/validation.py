@@ -32,7 +32,8 @@ import numpy as np
 
 from calobench.errors import CalobenchError
 from calobench.evaluation.provenance import software_provenance
-from calobench.evaluation.report import to_json, write_atomic
+from calobench.atomic import write_text_atomic
+from calobench.evaluation.report import to_json
 from calobench.evaluation.runner import resolve_device, run_metrics, select_metrics, summary_rows
 from calobench.metrics.context import EvaluationContext
 from calobench.metrics.scan import InMemorySource
@@ -176,8 +177,8 @@ def validate_metrics(dataset: str, out: "str | Path | None" = None, *, n_showers
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        write_atomic(out / "validation.json", to_json(_json_ready(result.to_dict())))
-        write_atomic(out / "validation.md", "\n".join(_markdown(result)) + "\n")
+        write_text_atomic(out / "validation.json", to_json(_json_ready(result.to_dict())))
+        write_text_atomic(out / "validation.md", "\n".join(_markdown(result)) + "\n")
         _plot(result, out / "validation.png")
     return result
 

@@ -10,29 +10,14 @@ machine with ``map_location="cpu"``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from calobench.atomic import write_atomic
 from calobench.errors import CheckpointError
 
-
-def _atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
@@ -40,7 +25,7 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 
     An interruption leaves either the previous checkpoint or the new one, never half a file.
     """
-    return _atomic(Path(path), lambda tmp: torch.save(payload, tmp))
+    return write_atomic(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load_checkpoint(path: str | Path, map_location: "str | torch.device | None" = "cpu") -> dict[str, Any]:
@@ -60,12 +45,6 @@ def load_checkpoint(path: str | Path, map_location: "str | torch.device | None" 
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(payload).__name__}, expected a dictionary")
     return payload
-
-
-def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as indented JSON atomically (temporary file + rename)."""
-    text = json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n"
-    return _atomic(Path(path), lambda tmp: tmp.write_text(text))
 
 
 def read_json(path: str | Path, what: str = "file") -> Any:

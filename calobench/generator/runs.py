@@ -32,10 +32,11 @@ from typing import Any
 import numpy as np
 
 from calobench import __version__
-from calobench.errors import CheckpointError, ConfigError, DatasetError, GeometryError, ShowerFileError
+from calobench.errors import CheckpointError, ConfigError, GeometryError, ShowerFileError
 from calobench.formats import ShowerWriter, open_showers
 from calobench.generator.base import Generator, resolve_config
-from calobench.generator.checkpoint import read_json, write_json_atomic
+from calobench.atomic import write_json_atomic
+from calobench.generator.checkpoint import read_json
 from calobench.generator.seeding import derive_seed
 from calobench.generator.serialization import geometry_to_dict
 from calobench.geometry import Geometry, resolve_geometry

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from calobench import __version__
 from calobench.errors import CheckpointError, GeometryError
-from calobench.generator.checkpoint import read_json, write_json_atomic
+from calobench.atomic import write_json_atomic
+from calobench.generator.checkpoint import read_json
 from calobench.geometry import BUILTIN_GEOMETRIES, Geometry, Layer, builtin_geometry
 
 if TYPE_CHECKING:

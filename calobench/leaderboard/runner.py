@@ -242,7 +242,7 @@ def _steps(run_dir: Path) -> dict[str, Any]:
 
 
 def _remember(run_dir: Path, steps: dict[str, Any], key: str, value: Any) -> None:
-    from calobench.results import write_json_atomic
+    from calobench.atomic import write_json_atomic
 
     steps[key] = value
     write_json_atomic(run_dir / STEPS_FILE, steps)

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from calobench.errors import CalobenchError
-from calobench.paths import resources_dir
 from calobench.registry import suggestion_text
 
 if sys.version_info >= (3, 11):
