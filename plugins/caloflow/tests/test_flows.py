@@ -1,0 +1,199 @@
+"""Unit tests of the flow pieces: spline, MADE, MAF/IAF blocks, permutations, composite flow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from normflows.utils.splines import unconstrained_rational_quadratic_spline
+
+from calobench_caloflow.autoregressive import SplineAutoregressive
+from calobench_caloflow.flow import ConditionalFlow, standard_normal_log_prob
+from calobench_caloflow.made import ConditionalMADE, hidden_degrees
+from calobench_caloflow.permutations import (FixedPermutation, caloflow_permutations, within_layer_reversal,
+                                             within_layer_shuffle)
+from calobench_caloflow.splines import rational_quadratic_spline
+
+
+@pytest.fixture(autouse=True)
+def _double():
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
+def _spline_inputs(n=500, k=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, generator=g) * 4
+    x[:5] = torch.tensor([-5.0, 5.0, -4.999, 4.999, 7.0])
+    return x, torch.randn(n, k, generator=g) * 2, torch.randn(n, k, generator=g) * 2, torch.randn(n, k - 1, generator=g)
+
+
+@pytest.mark.parametrize("inverse", [False, True])
+def test_spline_matches_normflows(inverse):
+    x, w, h, d = _spline_inputs()
+    ours, lad = rational_quadratic_spline(x, w, h, d, inverse=inverse, tail_bound=5.0)
+    ref, ref_lad = unconstrained_rational_quadratic_spline(x, w, h, d, inverse=inverse, tails="linear", tail_bound=5.0,
+                                                           min_bin_width=1e-6, min_bin_height=1e-6,
+                                                           min_derivative=1e-6)
+    torch.testing.assert_close(ours, ref, atol=1e-10, rtol=1e-9)
+    torch.testing.assert_close(lad, ref_lad, atol=1e-9, rtol=1e-8)
+
+
+def test_spline_inverse_and_derivative():
+    x, w, h, d = _spline_inputs(seed=1)
+    x = x.clone().requires_grad_(True)
+    y, lad = rational_quadratic_spline(x, w, h, d, tail_bound=5.0)
+    back, back_lad = rational_quadratic_spline(y, w, h, d, inverse=True, tail_bound=5.0)
+    torch.testing.assert_close(back, x, atol=1e-7, rtol=0)
+    torch.testing.assert_close(back_lad, -lad, atol=1e-8, rtol=0)
+    (grad,) = torch.autograd.grad(y.sum(), x)  # elementwise map: the diagonal of the Jacobian
+    torch.testing.assert_close(torch.log(grad), lad, atol=1e-8, rtol=0)
+    outside = x.detach().abs() > 5.0
+    assert outside.any() and torch.equal(y[outside], x[outside])
+
+
+@pytest.mark.parametrize("inverse", [False, True])
+def test_spline_gradients_stay_finite(inverse):
+    """Extreme parameters and inputs beyond the tail bound must not give NaN gradients (torch.where
+    turns an infinite gradient of the discarded branch into NaN)."""
+    g = torch.Generator().manual_seed(0)
+    x = ((torch.rand(20000, generator=g) * 2 - 1) * 15).float().requires_grad_(True)
+    params = [(torch.randn(20000, k, generator=g) * 30).float().requires_grad_(True) for k in (4, 4, 3)]
+    y, lad = rational_quadratic_spline(x, *params, inverse=inverse, tail_bound=14.0)
+    (y.sum() + lad.sum()).backward()
+    for tensor in (y, lad, x.grad, *[p.grad for p in params]):
+        assert torch.isfinite(tensor).all()
+
+
+def test_hidden_degrees_cover_all_inputs():
+    assert hidden_degrees(10, 4).tolist() == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]
+    narrow = hidden_degrees(8, 100)
+    assert narrow.min() == 0 and narrow.max() == 99 and torch.all(narrow[1:] >= narrow[:-1])
+    even = torch.linspace(0, 99, 8)
+    assert (narrow < 10).sum() > (even < 10).sum(), "a narrow layer keeps more units for the first outputs"
+
+
+@pytest.mark.parametrize("hidden", [3, 13])
+def test_made_is_autoregressive_and_conditional(hidden):
+    torch.manual_seed(0)
+    made = ConditionalMADE(features=6, hidden_features=hidden, context_features=2, output_multiplier=3,
+                           n_hidden_layers=3)
+    x, ctx = torch.randn(1, 6), torch.randn(1, 2)
+    jac = torch.autograd.functional.jacobian(lambda v: made(v, ctx), x)[0, :, :, 0, :]  # (D, mult, D)
+    dependence = jac.abs().sum(dim=1) > 0  # [i, j]: output row i depends on input j
+    assert not torch.triu(dependence).any(), "output i must not depend on inputs >= i"
+    connectivity = made.first.mask
+    for layer in made.hidden:
+        connectivity = layer.mask @ connectivity
+    connectivity = (made.last.mask @ connectivity).view(3, 6, 6).sum(dim=0) > 0  # parameter-major rows
+    if hidden >= 6:
+        assert torch.equal(connectivity, torch.tril(torch.ones(6, 6, dtype=torch.bool), diagonal=-1)), \
+            "output i must be connected to every input < i"
+    assert connectivity[-1, :-1].all(), "the last output must see every other input, even in a narrow MADE"
+    context_reach = torch.ones(hidden)  # the context layer feeds every first-layer unit
+    for layer in made.hidden:
+        context_reach = layer.mask @ context_reach
+    context_reach = (made.last.mask @ context_reach).view(3, 6)
+    assert (context_reach > 0).all(), "every output row (the first included) must see the context"
+
+
+def _block(direction, features=5, context=2, hidden=16, seed=0):
+    torch.manual_seed(seed)
+    block = SplineAutoregressive(features, context, hidden, direction=direction, num_bins=4, tail_bound=3.0)
+    for p in block.parameters():  # a non-trivial spline everywhere
+        torch.nn.init.normal_(p, std=0.5)
+    return block
+
+
+@pytest.mark.parametrize("direction", ["maf", "iaf"])
+def test_block_inverts_and_logdet_matches_autograd(direction):
+    block = _block(direction)
+    x, ctx = torch.randn(4, 5) * 2, torch.randn(4, 2)
+    z, lad = block(x, ctx)
+    back, back_lad = block.inverse(z, ctx)
+    torch.testing.assert_close(back, x, atol=1e-4, rtol=0)
+    torch.testing.assert_close(back_lad, -lad, atol=1e-4, rtol=0)
+    for n in range(len(x)):
+        jac = torch.autograd.functional.jacobian(lambda v: block(v[None], ctx[n:n + 1])[0][0], x[n])
+        assert torch.allclose(torch.triu(jac, diagonal=1), torch.zeros_like(jac)), "Jacobian must be triangular"
+        torch.testing.assert_close(torch.slogdet(jac).logabsdet, lad[n], atol=1e-6, rtol=0)
+
+
+def test_directions_cost_one_or_d_made_passes():
+    calls = {"n": 0}
+    for direction, fast in (("maf", "forward"), ("iaf", "inverse")):
+        block = _block(direction)
+        block.made.register_forward_hook(lambda *args: calls.__setitem__("n", calls["n"] + 1))
+        x, ctx = torch.randn(3, 5), torch.randn(3, 2)
+        slow = "inverse" if fast == "forward" else "forward"
+        calls["n"] = 0
+        getattr(block, fast)(x, ctx)
+        assert calls["n"] == 1
+        calls["n"] = 0
+        getattr(block, slow)(x, ctx)
+        assert calls["n"] == 5
+
+
+def test_iaf_and_maf_agree_on_one_feature_and_on_params():
+    """With one feature the MADE sees only the context: MAF density map == IAF density map."""
+    maf, iaf = _block("maf", features=1), _block("iaf", features=1)
+    iaf.load_state_dict(maf.state_dict())
+    x, ctx = torch.randn(7, 1), torch.randn(7, 2)
+    torch.testing.assert_close(maf(x, ctx)[0], iaf(x, ctx)[0])
+    torch.testing.assert_close(maf.inverse(x, ctx)[1], iaf.inverse(x, ctx)[1])
+    # an IAF's MADE output on the z side equals the MAF's on the x side when the maps coincide
+    maf5, iaf5 = _block("maf"), _block("iaf", seed=1)
+    xx, c = torch.randn(3, 5), torch.randn(3, 2)
+    z, _, p_maf = maf5(xx, c, return_params=True)
+    torch.testing.assert_close(p_maf, maf5.made(xx, c).view_as(p_maf))
+    _, _, p_iaf = iaf5.inverse(z, c, return_params=True)
+    torch.testing.assert_close(p_iaf, iaf5.made(z, c))
+
+
+def test_permutations_stay_in_layer_and_invert():
+    sizes = [3, 4, 2]
+    rev = within_layer_reversal(sizes)
+    assert rev.tolist() == [2, 1, 0, 6, 5, 4, 3, 8, 7]
+    shuffle = within_layer_shuffle(sizes, np.random.default_rng(1))
+    layer = np.repeat(np.arange(3), sizes)
+    assert np.array_equal(layer[shuffle], layer) and sorted(shuffle) == list(range(9))
+    perms = caloflow_permutations(sizes, 4, np.random.default_rng(0))
+    assert len(perms) == 3 and np.array_equal(perms[0], rev) and np.array_equal(perms[2], rev)
+    module = FixedPermutation(shuffle)
+    x = torch.randn(2, 9)
+    y, lad = module(x, torch.randn(2, 1))
+    assert torch.equal(y, x[:, shuffle]) and torch.equal(module.inverse(y)[0], x) and not lad.any()
+    with pytest.raises(ValueError):
+        FixedPermutation([0, 0, 1])
+
+
+@pytest.mark.parametrize("direction", ["maf", "iaf"])
+def test_flow_density_and_sampling_agree(direction):
+    torch.manual_seed(3)
+    sizes = [2, 3]
+    transforms = []
+    for i, perm in enumerate(caloflow_permutations(sizes, 3, np.random.default_rng(0)) + [None]):
+        transforms.append(SplineAutoregressive(5, 2, 8, direction=direction, num_bins=4, tail_bound=4.0))
+        if perm is not None:
+            transforms.append(FixedPermutation(perm))
+    flow = ConditionalFlow(transforms, 5)
+    ctx = torch.randn(6, 2)
+    x, log_q = flow.sample_and_log_prob(ctx, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(flow.log_prob(x, ctx), log_q, atol=1e-6, rtol=0)
+    fwd = flow.forward(x, ctx, return_steps=True, return_params=True)
+    assert len(fwd.steps) == len(transforms) + 1 and len(fwd.params) == 3
+    torch.testing.assert_close(fwd.steps[0], x)
+    inv = flow.inverse(fwd.output, ctx, return_steps=True, return_params=True)
+    torch.testing.assert_close(inv.output, x, atol=1e-6, rtol=0)
+    for a, b in zip(inv.steps, fwd.steps[::-1]):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+    for a, b in zip(inv.params, fwd.params[::-1]):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+
+
+def test_standard_normal_log_prob():
+    z = torch.randn(4, 3)
+    expected = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(dim=1)
+    torch.testing.assert_close(standard_normal_log_prob(z), expected)

@@ -1,0 +1,180 @@
+"""The caloflow-teacher and caloflow-student generators: contract, student from teacher, resume,
+device portability, unsupported geometries."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from calobench.errors import ConfigError
+from calobench.generator.torch_base import WEIGHTS_FILE
+from calobench.geometry import builtin_geometry
+from calobench.plugins import generators
+from calobench.testing import check_generator_contract
+from calobench_caloflow.student import CaloFlowStudent
+from calobench_caloflow.teacher import CaloFlowTeacher
+
+from caloflow_data import tiny_showers
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def trained_teacher(tmp_path_factory) -> Path:
+    train, valid = tiny_showers(n=160, seed=0), tiny_showers(n=64, seed=1)
+    teacher = CaloFlowTeacher(train.geometry, preset="smoke")
+    teacher.fit(train, valid, seed=0)
+    directory = tmp_path_factory.mktemp("teacher") / "model"
+    teacher.save(directory)
+    return directory
+
+
+def test_both_generators_are_registered():
+    assert generators().get("caloflow-teacher") is CaloFlowTeacher
+    assert generators().get("caloflow-student") is CaloFlowStudent
+
+
+def test_teacher_contract(photon_data):
+    check_generator_contract(CaloFlowTeacher, *photon_data)
+
+
+def test_student_contract_and_independence_from_teacher(photon_data, trained_teacher, tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained_teacher, run_dir / "model")  # a run directory holding the saved teacher
+    smoke = dict(CaloFlowStudent.presets["smoke"], teacher_checkpoint=str(run_dir))
+    monkeypatch.setitem(CaloFlowStudent.presets, "smoke", smoke)
+    check_generator_contract(CaloFlowStudent, *photon_data)
+
+    student = CaloFlowStudent(photon_data[0].geometry, preset="smoke")
+    student.fit(*photon_data, seed=0)
+    teacher = CaloFlowTeacher.load(trained_teacher)
+    for mine, theirs in zip(student.modules["flow2"].permutations, teacher.modules["flow2"].permutations):
+        assert torch.equal(mine.permutation, theirs.permutation)
+    for name, value in teacher.modules["flow1"].state_dict().items():  # Flow I copied, not retrained
+        assert torch.equal(student.modules["flow1"].state_dict()[name], value)
+    assert all(block.direction == "iaf" for block in student.modules["flow2"].blocks)
+    student.save(tmp_path / "student")
+    shutil.rmtree(run_dir)
+    restored = CaloFlowStudent.load(tmp_path / "student", device="cpu")
+    np.testing.assert_array_equal(restored.sample(photon_data[1].incident_energies, seed=3),
+                                  student.sample(photon_data[1].incident_energies, seed=3))
+
+
+def test_student_can_start_from_the_teachers_weights(photon_data, trained_teacher):
+    from torch import nn
+
+    geometry = photon_data[0].geometry
+    student = CaloFlowStudent(geometry, preset="smoke", config={"teacher_checkpoint": str(trained_teacher),
+                                                                "hidden": 8, "init_from_teacher": True})
+    student.fit_preprocessing(photon_data[0])
+    flows = nn.ModuleDict(student.build_modules())
+    teacher_state = CaloFlowTeacher.load(trained_teacher).modules["flow2"].state_dict()
+    for key, value in flows["flow2"].state_dict().items():
+        assert torch.equal(value, teacher_state[key]), key
+    wider = CaloFlowStudent(geometry, preset="smoke", config={"teacher_checkpoint": str(trained_teacher),
+                                                              "hidden": 16, "init_from_teacher": True})
+    with pytest.raises(ConfigError, match="init_from_teacher"):
+        wider.fit(*photon_data)
+
+
+def test_student_needs_a_teacher(photon_data, tmp_path):
+    geometry = photon_data[0].geometry
+    with pytest.raises(ConfigError, match="teacher_checkpoint"):
+        CaloFlowStudent(geometry, preset="smoke").fit(*photon_data)
+    with pytest.raises(ConfigError, match="no saved caloflow-teacher"):
+        CaloFlowStudent(geometry, preset="smoke", config={"teacher_checkpoint": str(tmp_path)}).fit(*photon_data)
+
+
+@pytest.mark.parametrize("stage", ["flow1", "flow2"])
+def test_interrupted_teacher_resumes_to_identical_weights(stage, tmp_path):
+    train, valid = tiny_showers(n=96, seed=0), tiny_showers(n=32, seed=1)
+    config = {"flow1_epochs": 2, "flow2_epochs": 2, "flow2_dropout": 0.1}
+    reference = CaloFlowTeacher(train.geometry, config, preset="smoke")
+    reference.fit(train, valid, seed=5, workdir=tmp_path / "straight")
+
+    interrupted = CaloFlowTeacher(train.geometry, config, preset="smoke")
+
+    def stop(stage_name, record):
+        if stage_name == stage and record["epoch"] == 0:
+            raise Interrupt
+
+    interrupted.callbacks.append(stop)
+    with pytest.raises(Interrupt):
+        interrupted.fit(train, valid, seed=5, workdir=tmp_path / "resumed")
+    resumed = CaloFlowTeacher(train.geometry, config, preset="smoke")
+    resumed.fit(train, valid, seed=5, workdir=tmp_path / "resumed")
+    expected, got = reference.modules.state_dict(), resumed.modules.state_dict()
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert torch.equal(expected[key], got[key]), key
+
+
+def test_interrupted_student_resumes_to_identical_weights(trained_teacher, tmp_path):
+    train, valid = tiny_showers(n=96, seed=0), tiny_showers(n=32, seed=1)
+    config = {"teacher_checkpoint": str(trained_teacher), "epochs": 2}
+    reference = CaloFlowStudent(train.geometry, config, preset="smoke")
+    reference.fit(train, valid, seed=2, workdir=tmp_path / "straight")
+    interrupted = CaloFlowStudent(train.geometry, config, preset="smoke")
+    interrupted.callbacks.append(lambda stage, record: (_ for _ in ()).throw(Interrupt()))
+    with pytest.raises(Interrupt):
+        interrupted.fit(train, valid, seed=2, workdir=tmp_path / "resumed")
+    resumed = CaloFlowStudent(train.geometry, config, preset="smoke")
+    resumed.fit(train, valid, seed=2, workdir=tmp_path / "resumed")
+    assert len(resumed.training_results[0].history) == 2
+    expected, got = reference.modules.state_dict(), resumed.modules.state_dict()
+    for key in expected:
+        assert torch.equal(expected[key], got[key]), key
+
+
+def test_checkpoint_saved_on_any_device_loads_on_cpu(photon_data, tmp_path):
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = CaloFlowTeacher(photon_data[0].geometry, preset="smoke", device=device)
+    model.fit(*photon_data, seed=0, workdir=tmp_path / "work")
+    model.save(tmp_path / "saved")
+    payload = torch.load(tmp_path / "saved" / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    assert payload["modules"]["flow2"]
+    for checkpoint in (tmp_path / "work").glob("*.pt"):
+        torch.load(checkpoint, map_location="cpu", weights_only=True)
+    restored = CaloFlowTeacher.load(tmp_path / "saved", device="cpu")
+    for key, value in model.modules.state_dict().items():
+        assert torch.equal(restored.modules.state_dict()[key], value.cpu()), key
+    energies = photon_data[1].incident_energies[:8]
+    assert restored.sample(energies, seed=0).shape == (8, photon_data[0].geometry.n_voxels)
+
+
+@pytest.mark.parametrize("name", ["ds1-pions", "calogan"])
+def test_other_published_geometries(name):
+    train = tiny_showers(name, n=96, seed=0)
+    model = CaloFlowTeacher(train.geometry, preset="smoke")
+    model.fit(train, None, seed=0)
+    sample = model.sample_showers(train.incident_energies[:16], seed=1)
+    assert sample.energies.shape == (16, train.geometry.n_voxels)
+    assert model.modules["flow2"].features == train.geometry.n_voxels
+    assert model.modules["flow1"].features == train.geometry.n_layers
+
+
+@pytest.mark.parametrize("name", ["ds2", "ds3"])
+def test_high_granularity_geometries_are_refused(name):
+    geometry = builtin_geometry(name)
+    for cls in (CaloFlowTeacher, CaloFlowStudent):
+        with pytest.raises(ConfigError, match=f"{geometry.n_voxels} voxels"):
+            cls(geometry, preset="smoke")
+
+
+def test_paper_preset_uses_published_sizes():
+    photons = CaloFlowTeacher(builtin_geometry("ds1-photons"), preset="paper")
+    pions = CaloFlowTeacher(builtin_geometry("ds1-pions"), preset="paper")
+    assert photons.architecture()["flow2_hidden"] == 378 and pions.architecture()["flow2_hidden"] == 533
+    config = photons.config
+    assert (config["flow2_blocks"], config["flow2_bins"], config["tail_bound"], config["flow2_dropout"]) == \
+        (8, 8, 14.0, 0.05)
+    assert (config["flow1_blocks"], config["flow1_hidden"], config["flow1_hidden_layers"]) == (6, 64, 3)
+    student = CaloFlowStudent(builtin_geometry("ds1-photons"), preset="paper")
+    assert student.student_hidden == 736 and student.config["batch_size"] == 175
+    assert CaloFlowStudent(builtin_geometry("ds1-pions"), preset="paper").student_hidden == 500
