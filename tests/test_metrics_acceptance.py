@@ -14,8 +14,9 @@ Measured (2 CPU cores, shared; 45 min): max S 1.2e-3 (width_phi layer 2), quick 
 0.495 +- 0.001, FPD (quick) 3.1e-4 +- 1.2e-4; 1.05 scale: S(E_tot/E_inc) 0.315, low-level AUC 0.870,
 BDT high-level AUC 0.869; shuffled layers: AUC 0.9998. The 0.9 AUC of the issue is out of reach on
 this detector: its E_tot/E_inc resolution is 24 % at 256 MeV (per-energy AUC of E_tot/E_inc alone
-0.55) and 1 % above 100 GeV (0.99), and two different classifiers agree at 0.87, so the test bounds
-that AUC at 0.85. The FPD of two finite samples does not vanish: the extrapolation removes the batch
+0.55) and 1 % above 100 GeV (0.99); the E_tot/E_inc likelihood ratio given E_inc alone reaches 0.868
+(`test_energy_response_alone_bounds_the_scale_auc`) and two different classifiers agree at 0.87, so
+the test bounds that AUC at 0.85. The FPD of two finite samples does not vanish: the extrapolation removes the batch
 noise, not the samples' own; 3e-4 at 50k agrees with the published GEANT4-vs-GEANT4 1.19e-4 at 121k
 scaled by 121/50.
 """
@@ -91,9 +92,11 @@ def test_acceptance_figures() -> None:
         "auc_low": same["classifier"]["low"]["auc"],
     }
     scaled = Showers(other.incident_energies, other.energies * np.float32(1.05), other.geometry)
-    shifted = _evaluate(reference, scaled, "separation_power,classifier_low,classifier_bdt_high")
+    shifted = _evaluate(reference, scaled,
+                        "separation_power,classifier_low,classifier_high,classifier_bdt_high")
     figures["scaled_1.05"] = {"etot_einc": shifted["separation_power"]["etot_einc"],
                               "auc_low": shifted["classifier"]["low"]["auc"],
+                              "auc_high": shifted["classifier"]["high"]["auc"],
                               "auc_bdt_high": shifted["classifier"]["bdt_high"]["auc"]}
 
     shuffled = _evaluate(reference, _shuffle_layers(other, 7), "separation_power,classifier_low")
@@ -109,3 +112,35 @@ def test_acceptance_figures() -> None:
     assert figures["scaled_1.05"]["auc_low"]["mean"] > 0.85  # the issue asks 0.9: see the module docstring
     assert figures["scaled_1.05"]["auc_bdt_high"]["mean"] > 0.85
     assert figures["shuffled_layers"]["auc_low"]["mean"] > 0.9
+
+
+def _likelihood_ratio_auc(reference: Showers, generated: Showers, n_bins: int = 60) -> float:
+    """Pooled AUC of the E_tot/E_inc likelihood ratio given E_inc (histogram densities of one half of
+    each sample, scored on the other half): what a classifier that knows only the energy response
+    reaches against a global scale."""
+    from sklearn.metrics import roc_auc_score
+
+    scores, labels = [], []
+    ref_inc, gen_inc = reference.incident_energies.ravel(), generated.incident_energies.ravel()
+    ref_ratio = np.log(reference.total_energy().ravel() / ref_inc)
+    gen_ratio = np.log(generated.total_energy().ravel() / gen_inc)
+    for energy in np.unique(ref_inc):
+        a, b = ref_ratio[ref_inc == energy], gen_ratio[gen_inc == energy]
+        edges = np.linspace(min(a.min(), b.min()), max(a.max(), b.max()), n_bins + 1)
+        dens_a = np.histogram(a[: len(a) // 2], edges, density=True)[0] + 1e-3
+        dens_b = np.histogram(b[: len(b) // 2], edges, density=True)[0] + 1e-3
+        for held_out, label in ((a[len(a) // 2:], 0), (b[len(b) // 2:], 1)):
+            index = np.clip(np.digitize(held_out, edges) - 1, 0, n_bins - 1)
+            scores.append(np.log(dens_b[index] / dens_a[index]))
+            labels.append(np.full(len(held_out), label))
+    return float(roc_auc_score(np.concatenate(labels), np.concatenate(scores)))
+
+
+def test_energy_response_alone_bounds_the_scale_auc() -> None:
+    """The 1.05-scale AUC the energy response alone allows on this detector (measured: 0.868)."""
+    reference, other = _simulate(101), _simulate(202)
+    scaled = Showers(other.incident_energies, other.energies * np.float32(1.05), other.geometry)
+    auc = _likelihood_ratio_auc(reference, scaled)
+    print(json.dumps({"etot_einc_likelihood_ratio_auc": auc}))
+    assert 0.8 < auc < 0.9
+    assert abs(_likelihood_ratio_auc(reference, other) - 0.5) < 0.02
