@@ -2,6 +2,9 @@
 
 * :func:`random_showers` / :func:`write_random_file` make tiny, deterministic shower samples and
   files of any geometry (not physical: for I/O, plumbing and contract tests).
+* :func:`simulated_showers`, :func:`scale_energies`, :func:`shuffle_within_layers` make the
+  simulator samples and the known mis-modellings the metric tests use, and
+  :func:`response_likelihood_auc` is the AUC an optimal classifier reaches from E_tot/E_inc alone.
 * :func:`check_generator_contract` runs the checks every registered generator must pass: train
   with the ``smoke`` preset, sample the right shape, dtype and units, reproduce a sample from the
   same seed, and survive a save/load round trip.
@@ -18,10 +21,18 @@ from calobench.formats import Format, write_showers
 from calobench.geometry import Geometry, resolve_geometry
 from calobench.showers import Showers
 
-__all__ = ["random_showers", "write_random_file", "check_generator_contract"]
+__all__ = [
+    "check_generator_contract",
+    "random_showers",
+    "response_likelihood_auc",
+    "scale_energies",
+    "shuffle_within_layers",
+    "simulated_showers",
+    "write_random_file",
+]
 
 
-def random_showers(geometry: "Geometry | str" = "ds1-photons", n: int = 64, seed: int = 0,
+def random_showers(geometry: Geometry | str = "ds1-photons", n: int = 64, seed: int = 0,
                    energy_range_mev: tuple[float, float] = (1e3, 1e5), sparsity: float = 0.5,
                    dtype: type = np.float32) -> Showers:
     """``n`` random showers: log-uniform incident energies, voxel energies that sum to ~E_inc with
@@ -38,10 +49,62 @@ def random_showers(geometry: "Geometry | str" = "ds1-photons", n: int = 64, seed
     return Showers(incident, energies, geometry)
 
 
-def write_random_file(path: str | Path, geometry: "Geometry | str" = "ds1-photons", n: int = 64, seed: int = 0,
+def write_random_file(path: str | Path, geometry: Geometry | str = "ds1-photons", n: int = 64, seed: int = 0,
                       format: Format | None = None, dtype: type = np.float32) -> Path:
     """Write :func:`random_showers` to ``path`` (CaloGAN format for the CaloGAN geometry)."""
     return write_showers(path, random_showers(geometry, n, seed, dtype=dtype), format=format, dtype=dtype)
+
+
+def simulated_showers(dataset: str, n: int, seed: int) -> Showers:
+    """``n`` simulator showers of a synthetic data set with its incident-energy spectrum (seeded)."""
+    from calobench.simulator.api import simulate
+    from calobench.simulator.spectra import incident_spectrum
+
+    return simulate(dataset, incident_spectrum(dataset, n, seed), seed)
+
+
+def scale_energies(showers: Showers, factor: float) -> Showers:
+    """The same showers with every voxel energy multiplied by ``factor`` (a global energy-scale error)."""
+    return Showers(showers.incident_energies, showers.energies * np.float32(factor), showers.geometry)
+
+
+def shuffle_within_layers(showers: Showers, seed: int) -> Showers:
+    """Each shower's voxels permuted at random within each layer: layer energies kept, shapes destroyed."""
+    rng = np.random.default_rng(seed)
+    energies = showers.energies.copy()
+    for block in showers.geometry.layer_slices:
+        layer = energies[:, block]
+        energies[:, block] = np.take_along_axis(layer, np.argsort(rng.random(layer.shape), axis=1), axis=1)
+    return Showers(showers.incident_energies, energies, showers.geometry)
+
+
+def response_likelihood_auc(reference: Showers, generated: Showers, seed: int = 0, n_bins: int = 60) -> float:
+    """AUC of the histogram likelihood ratio of E_tot/E_inc at each incident energy (for data sets
+    with discrete energies, such as dataset 1): densities from one half of each sample, the AUC on
+    the other half. An optimal classifier that sees only the energy response reaches this value."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    halves = []
+    for showers in (reference, generated):
+        order = rng.permutation(len(showers))
+        ratio = showers.total_energy() / showers.incident_energies
+        halves.append([(ratio[rows], showers.incident_energies[rows]) for rows in np.array_split(order, 2)])
+    (ref_fit, ref_eval), (gen_fit, gen_eval) = halves
+    scores = []
+    for ratio, energy in (ref_eval, gen_eval):
+        llr = np.zeros(len(ratio))
+        for value in np.unique(energy):
+            fit_ref, fit_gen = ref_fit[0][ref_fit[1] == value], gen_fit[0][gen_fit[1] == value]
+            edges = np.linspace(*np.percentile(np.concatenate([fit_ref, fit_gen]), [0.05, 99.95]), n_bins + 1)
+            density_ref = np.histogram(fit_ref, edges)[0] + 0.5
+            density_gen = np.histogram(fit_gen, edges)[0] + 0.5
+            here = energy == value
+            index = np.clip(np.searchsorted(edges, ratio[here]) - 1, 0, n_bins - 1)
+            llr[here] = np.log(density_ref[index] / density_ref.sum()) - np.log(density_gen[index] / density_gen.sum())
+        scores.append(llr)
+    labels = np.concatenate([np.ones(len(scores[0])), np.zeros(len(scores[1]))])
+    return float(roc_auc_score(labels, np.concatenate(scores)))
 
 
 def check_generator_contract(generator_cls: type, train: Showers, valid: Showers | None = None,

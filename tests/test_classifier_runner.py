@@ -7,14 +7,19 @@ import numpy as np
 import pytest
 
 from calobench.errors import ConfigError
-from calobench.metrics.classifier import CLASSIFIER_MODES, ClassifierError, ClassifierResult, classifier_test
+from calobench.metrics.classifier import (
+    CLASSIFIER_MODES,
+    ClassifierError,
+    ClassifierResult,
+    classifier_test,
+)
 from calobench.metrics.classifier.inputs import ClassifierInputError
 from calobench.metrics.classifier.runner import equal_size_rows
 from calobench.metrics.features import HighLevelFeatures, compute_features
 from calobench.showers import Showers
 from calobench.simulator.api import simulate
 from calobench.simulator.spectra import incident_spectrum
-from calobench.testing import random_showers
+from calobench.testing import random_showers, scale_energies, shuffle_within_layers
 
 DATASET = "synthetic-ds1-photons"
 N = 3000
@@ -24,25 +29,11 @@ def _simulate(n: int, seed: int, dataset: str = DATASET) -> Showers:
     return simulate(dataset, incident_spectrum(dataset, n, seed), seed)
 
 
-def _scaled(showers: Showers, factor: float) -> Showers:
-    return Showers(showers.incident_energies, showers.energies * np.float32(factor), showers.geometry)
-
-
-def _shuffle_layers(showers: Showers, seed: int) -> Showers:
-    """Each shower's voxels permuted at random within each layer (layer energies kept)."""
-    rng = np.random.default_rng(seed)
-    energies = showers.energies.copy()
-    for block in showers.geometry.layer_slices:
-        layer = energies[:, block]
-        energies[:, block] = np.take_along_axis(layer, np.argsort(rng.random(layer.shape), axis=1), axis=1)
-    return Showers(showers.incident_energies, energies, showers.geometry)
-
-
 @pytest.fixture(scope="module")
 def samples() -> dict[str, Showers]:
     reference, other = _simulate(N, 11), _simulate(N, 12)
-    return {"reference": reference, "other": other, "scaled": _scaled(other, 1.25),
-            "shuffled": _shuffle_layers(other, 5)}
+    return {"reference": reference, "other": other, "scaled": scale_energies(other, 1.25),
+            "shuffled": shuffle_within_layers(other, 5)}
 
 
 def _features(showers: Showers) -> HighLevelFeatures:
@@ -125,7 +116,7 @@ def test_equal_size_rows() -> None:
 @pytest.mark.parametrize(("dataset", "n"), [("synthetic-calogan-gamma", 400), ("synthetic-ds2", 200)])
 def test_cnn_runs_on_image_geometries(dataset: str, n: int) -> None:
     reference, other = _simulate(n, 1, dataset), _simulate(n, 2, dataset)
-    result = classifier_test("cnn", reference, _scaled(other, 3.0), preset="smoke", progress=False,
+    result = classifier_test("cnn", reference, scale_energies(other, 3.0), preset="smoke", progress=False,
                              config={"batch_size": 50})
     assert 0.0 <= result.auc <= 1.0 and result.n_inputs == 1 + reference.geometry.n_voxels
     if dataset.endswith("gamma"):

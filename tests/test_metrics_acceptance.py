@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from calobench.evaluation.runner import run_metrics, select_metrics
@@ -33,6 +32,12 @@ from calobench.metrics.binning import LAYER_FEATURES
 from calobench.metrics.context import EvaluationContext
 from calobench.metrics.scan import InMemorySource
 from calobench.showers import Showers
+from calobench.testing import (
+    response_likelihood_auc,
+    scale_energies,
+    shuffle_within_layers,
+    simulated_showers,
+)
 
 pytestmark = pytest.mark.slow
 N = 50_000
@@ -46,21 +51,7 @@ def _only_when_selected(request: pytest.FixtureRequest) -> None:
 
 
 def _simulate(seed: int) -> Showers:
-    from calobench.simulator.api import simulate
-    from calobench.simulator.spectra import incident_spectrum
-
-    return simulate(DATASET, incident_spectrum(DATASET, N, seed), seed)
-
-
-def _shuffle_layers(showers: Showers, seed: int) -> Showers:
-    """Each shower's voxels permuted at random within each layer (layer energies kept)."""
-    rng = np.random.default_rng(seed)
-    energies = showers.energies.copy()
-    for block in showers.geometry.layer_slices:
-        layer = energies[:, block]
-        order = np.argsort(rng.random(layer.shape), axis=1)
-        energies[:, block] = np.take_along_axis(layer, order, axis=1)
-    return Showers(showers.incident_energies, energies, showers.geometry)
+    return simulated_showers(DATASET, N, seed)
 
 
 def _evaluate(reference: Showers, generated: Showers, metrics: str, preset: str = "quick") -> dict:
@@ -91,7 +82,7 @@ def test_acceptance_figures() -> None:
         "fpd": same["fpd"]["value"], "fpd_error": same["fpd"]["error"],
         "auc_low": same["classifier"]["low"]["auc"],
     }
-    scaled = Showers(other.incident_energies, other.energies * np.float32(1.05), other.geometry)
+    scaled = scale_energies(other, 1.05)
     shifted = _evaluate(reference, scaled,
                         "separation_power,classifier_low,classifier_high,classifier_bdt_high")
     figures["scaled_1.05"] = {"etot_einc": shifted["separation_power"]["etot_einc"],
@@ -99,7 +90,7 @@ def test_acceptance_figures() -> None:
                               "auc_high": shifted["classifier"]["high"]["auc"],
                               "auc_bdt_high": shifted["classifier"]["bdt_high"]["auc"]}
 
-    shuffled = _evaluate(reference, _shuffle_layers(other, 7), "separation_power,classifier_low")
+    shuffled = _evaluate(reference, shuffle_within_layers(other, 7), "separation_power,classifier_low")
     figures["shuffled_layers"] = {"auc_low": shuffled["classifier"]["low"]["auc"],
                                   "e_layer_max": max(shuffled["separation_power"]["e_layer"].values())}
     print(json.dumps(figures, indent=1))
@@ -114,33 +105,11 @@ def test_acceptance_figures() -> None:
     assert figures["shuffled_layers"]["auc_low"]["mean"] > 0.9
 
 
-def _likelihood_ratio_auc(reference: Showers, generated: Showers, n_bins: int = 60) -> float:
-    """Pooled AUC of the E_tot/E_inc likelihood ratio given E_inc (histogram densities of one half of
-    each sample, scored on the other half): what a classifier that knows only the energy response
-    reaches against a global scale."""
-    from sklearn.metrics import roc_auc_score
-
-    scores, labels = [], []
-    ref_inc, gen_inc = reference.incident_energies.ravel(), generated.incident_energies.ravel()
-    ref_ratio = np.log(reference.total_energy().ravel() / ref_inc)
-    gen_ratio = np.log(generated.total_energy().ravel() / gen_inc)
-    for energy in np.unique(ref_inc):
-        a, b = ref_ratio[ref_inc == energy], gen_ratio[gen_inc == energy]
-        edges = np.linspace(min(a.min(), b.min()), max(a.max(), b.max()), n_bins + 1)
-        dens_a = np.histogram(a[: len(a) // 2], edges, density=True)[0] + 1e-3
-        dens_b = np.histogram(b[: len(b) // 2], edges, density=True)[0] + 1e-3
-        for held_out, label in ((a[len(a) // 2:], 0), (b[len(b) // 2:], 1)):
-            index = np.clip(np.digitize(held_out, edges) - 1, 0, n_bins - 1)
-            scores.append(np.log(dens_b[index] / dens_a[index]))
-            labels.append(np.full(len(held_out), label))
-    return float(roc_auc_score(np.concatenate(labels), np.concatenate(scores)))
-
-
 def test_energy_response_alone_bounds_the_scale_auc() -> None:
     """The 1.05-scale AUC the energy response alone allows on this detector (measured: 0.868)."""
     reference, other = _simulate(101), _simulate(202)
-    scaled = Showers(other.incident_energies, other.energies * np.float32(1.05), other.geometry)
-    auc = _likelihood_ratio_auc(reference, scaled)
+    scaled = scale_energies(other, 1.05)
+    auc = response_likelihood_auc(reference, scaled)
     print(json.dumps({"etot_einc_likelihood_ratio_auc": auc}))
     assert 0.8 < auc < 0.9
-    assert abs(_likelihood_ratio_auc(reference, other) - 0.5) < 0.02
+    assert abs(response_likelihood_auc(reference, other) - 0.5) < 0.02

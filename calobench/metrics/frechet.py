@@ -38,6 +38,19 @@ def normalize_by_reference(reference: np.ndarray, generated: np.ndarray) -> tupl
     return reference / scale, generated / scale
 
 
+def feature_pair(reference: np.ndarray, generated: np.ndarray, metric: str,
+                 normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Two feature arrays as float64 (N, d) and (M, d) with the same d, normalized by the reference
+    when ``normalize`` (the CaloChallenge FPD/KPD input); ``metric`` names the caller in the error."""
+    reference = np.asarray(reference, dtype=np.float64)
+    generated = np.asarray(generated, dtype=np.float64)
+    if reference.ndim != 2 or generated.ndim != 2 or reference.shape[1] != generated.shape[1]:
+        raise ValueError(f"{metric} needs two (N, d) arrays with the same d, got {reference.shape} and {generated.shape}")
+    if normalize:
+        reference, generated = normalize_by_reference(reference, generated)
+    return reference, generated
+
+
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
     """``||mu1 - mu2||^2 + Tr(S1 + S2 - 2 sqrtm(S1 S2))`` (Dowson & Landau 1982), real part of the
     matrix square root; a tiny diagonal offset is added if the product is singular."""
@@ -81,12 +94,7 @@ def fpd(reference: np.ndarray, generated: np.ndarray, *, seed: int = 0, n_resamp
         min_batch: int = MIN_BATCH, max_batch: int = MAX_BATCH, n_sizes: int = N_BATCH_SIZES,
         normalize: bool = True) -> FPDResult:
     """FPD of two feature arrays (N, d) and (M, d), see the module docstring."""
-    reference = np.asarray(reference, dtype=np.float64)
-    generated = np.asarray(generated, dtype=np.float64)
-    if reference.ndim != 2 or generated.ndim != 2 or reference.shape[1] != generated.shape[1]:
-        raise ValueError(f"FPD needs two (N, d) arrays with the same d, got {reference.shape} and {generated.shape}")
-    if normalize:
-        reference, generated = normalize_by_reference(reference, generated)
+    reference, generated = feature_pair(reference, generated, "FPD", normalize)
     rng = np.random.default_rng(seed)
     sizes = batch_sizes(min_batch, max_batch, n_sizes)
     means = []

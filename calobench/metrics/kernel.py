@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from calobench.metrics.frechet import normalize_by_reference
+from calobench.metrics.frechet import feature_pair
 
 N_BATCHES = 10
 BATCH_SIZE = 10_000
@@ -55,7 +55,7 @@ def _kernel_sum(x: torch.Tensor, y: torch.Tensor, degree: int, exclude_diagonal:
 
 
 def mmd2_unbiased(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, degree: int = DEGREE,
-                  device: "str | torch.device" = "cpu") -> float:
+                  device: str | torch.device = "cpu") -> float:
     """Unbiased MMD^2 of two samples with the polynomial kernel ``(x.y / d + 1)^degree``."""
     x = torch.as_tensor(x, dtype=torch.float64, device=device)
     y = torch.as_tensor(y, dtype=torch.float64, device=device)
@@ -82,14 +82,9 @@ class KPDResult:
 
 def kpd(reference: np.ndarray, generated: np.ndarray, *, seed: int = 0, n_batches: int = N_BATCHES,
         batch_size: int = BATCH_SIZE, degree: int = DEGREE, normalize: bool = True,
-        device: "str | torch.device" = "cpu") -> KPDResult:
+        device: str | torch.device = "cpu") -> KPDResult:
     """KPD of two feature arrays (N, d) and (M, d), see the module docstring."""
-    reference = np.asarray(reference, dtype=np.float64)
-    generated = np.asarray(generated, dtype=np.float64)
-    if reference.ndim != 2 or generated.ndim != 2 or reference.shape[1] != generated.shape[1]:
-        raise ValueError(f"KPD needs two (N, d) arrays with the same d, got {reference.shape} and {generated.shape}")
-    if normalize:
-        reference, generated = normalize_by_reference(reference, generated)
+    reference, generated = feature_pair(reference, generated, "KPD", normalize)
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(n_batches):

@@ -24,73 +24,34 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 from calobench.metrics.classifier import classifier_test
 from calobench.metrics.features import compute_features
 from calobench.showers import Showers
+from calobench.testing import (
+    response_likelihood_auc,
+    scale_energies,
+    shuffle_within_layers,
+    simulated_showers,
+)
 
 DATASET = "synthetic-ds1-photons"
 N_TIMING = 10_000
 N_ACCEPTANCE = 50_000
 
 
-def _simulate(n: int, seed: int) -> Showers:
-    from calobench.simulator.api import simulate
-    from calobench.simulator.spectra import incident_spectrum
-
-    return simulate(DATASET, incident_spectrum(DATASET, n, seed), seed)
-
-
-def _shuffle_layers(showers: Showers, seed: int) -> Showers:
-    rng = np.random.default_rng(seed)
-    energies = showers.energies.copy()
-    for block in showers.geometry.layer_slices:
-        layer = energies[:, block]
-        energies[:, block] = np.take_along_axis(layer, np.argsort(rng.random(layer.shape), axis=1), axis=1)
-    return Showers(showers.incident_energies, energies, showers.geometry)
-
-
 @pytest.fixture(scope="module")
 def timing_samples() -> tuple[Showers, Showers]:
-    return _simulate(N_TIMING, 1), _simulate(N_TIMING, 2)
+    return simulated_showers(DATASET, N_TIMING, 1), simulated_showers(DATASET, N_TIMING, 2)
 
 
 @pytest.fixture(scope="module")
 def acceptance_samples() -> dict[str, Showers]:
-    reference, other = _simulate(N_ACCEPTANCE, 101), _simulate(N_ACCEPTANCE, 202)
-    scaled = Showers(other.incident_energies, other.energies * np.float32(1.05), other.geometry)
+    reference, other = simulated_showers(DATASET, N_ACCEPTANCE, 101), simulated_showers(DATASET, N_ACCEPTANCE, 202)
+    scaled = scale_energies(other, 1.05)
     return {"reference": reference, "independent": other, "scaled_1.05": scaled,
-            "shuffled_layers": _shuffle_layers(other, 7)}
-
-
-def response_likelihood_auc(reference: Showers, generated: Showers, seed: int = 0, n_bins: int = 60) -> float:
-    """AUC of the histogram likelihood ratio of E_tot / E_inc at each incident energy (dataset 1's
-    energies are discrete): densities from one half of each sample, AUC on the other half."""
-    from sklearn.metrics import roc_auc_score
-
-    rng = np.random.default_rng(seed)
-    halves = []
-    for showers in (reference, generated):
-        order = rng.permutation(len(showers))
-        ratio = showers.total_energy() / showers.incident_energies
-        halves.append([(ratio[rows], showers.incident_energies[rows]) for rows in np.array_split(order, 2)])
-    (ref_fit, ref_eval), (gen_fit, gen_eval) = halves
-    scores = []
-    for ratio, energy in (ref_eval, gen_eval):
-        llr = np.zeros(len(ratio))
-        for value in np.unique(energy):
-            fit_ref, fit_gen = ref_fit[0][ref_fit[1] == value], gen_fit[0][gen_fit[1] == value]
-            edges = np.linspace(*np.percentile(np.concatenate([fit_ref, fit_gen]), [0.05, 99.95]), n_bins + 1)
-            density_ref = np.histogram(fit_ref, edges)[0] + 0.5
-            density_gen = np.histogram(fit_gen, edges)[0] + 0.5
-            here = energy == value
-            index = np.clip(np.searchsorted(edges, ratio[here]) - 1, 0, n_bins - 1)
-            llr[here] = np.log(density_ref[index] / density_ref.sum()) - np.log(density_gen[index] / density_gen.sum())
-        scores.append(llr)
-    labels = np.concatenate([np.ones(len(scores[0])), np.zeros(len(scores[1]))])
-    return float(roc_auc_score(labels, np.concatenate(scores)))
+            "shuffled_layers": shuffle_within_layers(other, 7)}
 
 
 def _record(benchmark, result) -> dict:
