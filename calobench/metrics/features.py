@@ -155,15 +155,21 @@ def high_level_vector(features: HighLevelFeatures) -> np.ndarray:
     the input of the published high-level classifier, and the vector on which the challenge
     computed FPD and KPD (arXiv 2410.21611). 30 / 46 / 362 columns for DS1 photons / pions / DS2-3.
     """
-    return np.concatenate([
+    return np.concatenate(high_level_columns(features), axis=1)
+
+
+def high_level_columns(features: HighLevelFeatures) -> list[np.ndarray]:
+    """The blocks of :func:`high_level_vector` in protocol order (float64, each (N, k))."""
+    scale = LENGTH_SCALE_MM
+    return [
         np.log10(features.e_inc)[:, None],
         np.log10(features.e_layer + LOG_EPS),
-        features.ec_eta / LENGTH_SCALE_MM, features.ec_phi / LENGTH_SCALE_MM,
-        features.width_eta / LENGTH_SCALE_MM, features.width_phi / LENGTH_SCALE_MM,
+        features.ec_eta / scale, features.ec_phi / scale,
+        features.width_eta / scale, features.width_phi / scale,
         np.log10(features.e_tot + LOG_EPS)[:, None],
         features.sparsity,
-        features.ec_r / LENGTH_SCALE_MM, features.width_r / LENGTH_SCALE_MM,
-    ], axis=1)
+        features.ec_r / scale, features.width_r / scale,
+    ]
 
 
 def stream_features(chunks: Iterable[Showers], threshold: float | None = None) -> HighLevelFeatures:

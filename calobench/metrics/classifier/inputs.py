@@ -24,12 +24,10 @@ import numpy as np
 
 from calobench.errors import CalobenchError
 from calobench.geometry import Geometry
-from calobench.metrics.features import HighLevelFeatures
+from calobench.metrics.features import LOG_EPS, HighLevelFeatures, high_level_columns
 from calobench.showers import Showers
 
 LAYER_EPS = 1e-16
-LOG_EPS = 1e-8
-LENGTH_SCALE_MM = 100.0
 #: Showers converted per chunk (bounds the float64 temporaries).
 CHUNK = 2048
 
@@ -89,20 +87,6 @@ def write_low_level(showers: Showers, out: np.ndarray, threshold: float, normed:
             out[start:stop, target] = voxels[:, block] / (e_layer[:, index:index + 1] + LAYER_EPS)
         out[start:stop, 1 + n_voxels:] = np.log10(e_layer + LOG_EPS)
     return out
-
-
-def high_level_columns(features: HighLevelFeatures) -> list[np.ndarray]:
-    """The high-level input columns in protocol order (float64, each (N,) or (N, k))."""
-    scale = LENGTH_SCALE_MM
-    return [
-        np.log10(features.e_inc)[:, None],
-        np.log10(features.e_layer + LOG_EPS),
-        features.ec_eta / scale, features.ec_phi / scale,
-        features.width_eta / scale, features.width_phi / scale,
-        np.log10(features.e_tot + LOG_EPS)[:, None],
-        features.sparsity,
-        features.ec_r / scale, features.width_r / scale,
-    ]
 
 
 def write_high_level(features: HighLevelFeatures, out: np.ndarray) -> np.ndarray:
