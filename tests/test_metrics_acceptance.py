@@ -10,9 +10,9 @@ JSON. Skipped unless the ``slow`` marker is selected explicitly.
 * the reference against the same sample with voxel energies scaled by 1.05: S(E_tot/E_inc) > 0.1
   and classifier AUC > 0.9; against a sample with each layer's voxels shuffled: low-level AUC > 0.9.
 
-Measured (2 CPU cores, shared; 45 min): max S 1.2e-3 (width_phi layer 2), quick low-level AUC
-0.495 +- 0.001, FPD (quick) 3.1e-4 +- 1.2e-4; 1.05 scale: S(E_tot/E_inc) 0.315, low-level AUC 0.870,
-BDT high-level AUC 0.869; shuffled layers: AUC 0.9998. The 0.9 AUC of the issue is out of reach on
+Measured (2 CPU cores; 15 min): max S 1.2e-3 (width_phi layer 2), quick low-level AUC
+0.496 +- 0.001, FPD (quick) 3.1e-4 +- 1.2e-4; 1.05 scale: S(E_tot/E_inc) 0.315, low-level AUC 0.868,
+high-level AUC 0.872, BDT high-level AUC 0.869; shuffled layers: AUC 0.9992. The 0.9 AUC of the issue is out of reach on
 this detector: its E_tot/E_inc resolution is 24 % at 256 MeV (per-energy AUC of E_tot/E_inc alone
 0.55) and 1 % above 100 GeV (0.99); the E_tot/E_inc likelihood ratio given E_inc alone reaches 0.868
 (`test_energy_response_alone_bounds_the_scale_auc`) and two different classifiers agree at 0.87, so
@@ -101,6 +101,7 @@ def test_acceptance_figures() -> None:
     assert independent["fpd"] < 3 * independent["fpd_error"]
     assert figures["scaled_1.05"]["etot_einc"] > 0.1
     assert figures["scaled_1.05"]["auc_low"]["mean"] > 0.85  # the issue asks 0.9: see the module docstring
+    assert figures["scaled_1.05"]["auc_high"]["mean"] > 0.85
     assert figures["scaled_1.05"]["auc_bdt_high"]["mean"] > 0.85
     assert figures["shuffled_layers"]["auc_low"]["mean"] > 0.9
 
