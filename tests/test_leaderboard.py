@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -207,3 +208,33 @@ def test_histograms_share_reference_binning(host, tmp_path):
     entry = histograms["E_tot / E_inc"]
     assert len(entry["edges"]) == 101 and sum(entry["reference"]) <= 200
     assert np.isclose(entry["edges"][0], 0.5) and "E_layer 2 [MeV]" in histograms
+
+
+def test_result_files_without_their_runs_are_measured_again(host, tmp_path, monkeypatch):
+    """A fresh clone holds the committed result files and reports but not the runs: `leaderboard run`
+    measures every model on this machine instead of reusing another machine's numbers."""
+    suite = load_suite(_suite_file(tmp_path, ["example-mean-shower"]))
+    run_suite(suite, root=tmp_path / "lb")
+    paths = SuitePaths(tmp_path / "lb", "tiny")
+    result_file = paths.results / "example-mean-shower-seed0.json"
+    committed = json.loads(result_file.read_text())
+    committed["report"]["marker"] = "from another machine"
+    result_file.write_text(json.dumps(committed))
+    report_file = paths.report_dir("example-mean-shower", 0) / "report.json"
+    report_file.write_text(json.dumps({**json.loads(report_file.read_text()), "marker": "from another machine"}))
+    shutil.rmtree(paths.runs / "example-mean-shower-seed0")
+
+    trained: list[str] = []
+    original = runner_module.run_model
+
+    def spy(suite, model, *args, **kwargs):
+        trained.append(model)
+        return original(suite, model, *args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "run_model", spy)
+    summary = run_suite(suite, root=tmp_path / "lb")
+    assert trained == ["example-mean-shower"] and summary.skipped == []
+    assert "marker" not in read_result(result_file)["report"]
+    assert "marker" not in json.loads(report_file.read_text())
+    # now the run is here: a third run reuses it
+    assert run_suite(suite, root=tmp_path / "lb").skipped == ["example-mean-shower-seed0"]

@@ -5,7 +5,8 @@ one), sample as many showers as the reference holds with the reference's inciden
 evaluate with the suite's metrics (the full ``calobench evaluate`` report), time the generation, and
 write one result file ``leaderboards/<suite>/results/<model>-seed<seed>.json`` with full provenance.
 Every step keeps its output on disk, so an interrupted run started again skips what is finished; a
-model whose result file says ``finished`` is not touched. A model that fails is recorded with the
+model whose result file says ``finished`` and whose run directory is here is not touched (a result
+file without its run, such as the committed ones on a fresh clone, is measured again here). A model that fails is recorded with the
 failing step and its error, and the run goes on with the others.
 
 Layout under ``<root>/<suite>/``: ``results/`` (committed), ``reports/<model>-seed<k>/`` (report.json
@@ -196,19 +197,21 @@ def run_model(suite: Suite, model: str, seed: int, paths: SuitePaths, reference:
                         energies_from=reference[0] if len(reference) == 1 else reference, seed=seed, device=device)
         sampling = {"n_showers": sampled.n_showers, "seconds": sampled.seconds,
                     "ms_per_shower": 1e3 * sampled.seconds / max(sampled.n_showers, 1)}
+        steps.pop("evaluated", None)  # a new sample needs a new report
         _remember(run_dir, steps, "sampling", sampling)
 
     report_dir = paths.report_dir(model, seed)
     report_file = report_dir / "report.json"
-    if report_file.is_file():
+    if report_file.is_file() and steps.get("evaluated"):
         import json
 
         report = json.loads(report_file.read_text())
-    else:
+    else:  # a report without the step recorded is not this sample's (e.g. a committed one): redo it
         log.info("[%s seed %d] evaluating against the reference (%s metrics)", model, seed, suite.metrics_preset)
         report = _step("evaluate", evaluate, str(generated), reference if len(reference) > 1 else str(reference[0]),
                        dataset=suite.dataset, metrics=list(suite.metrics) if suite.metrics else None,
                        preset=suite.metrics_preset, seed=seed, device=device, out=report_dir)
+        _remember(run_dir, steps, "evaluated", True)
 
     histograms = _step("histograms", leaderboard_histograms, generated, reference)
     timing = steps.get("timing")
@@ -248,6 +251,15 @@ def _remember(run_dir: Path, steps: dict[str, Any], key: str, value: Any) -> Non
     write_json_atomic(run_dir / STEPS_FILE, steps)
 
 
+def made_here(paths: SuitePaths, model: str, seed: int) -> bool:
+    """Whether this checkout ran (model, seed): its run directory records the finished steps.
+
+    A result file without its run directory (a committed result, or one copied from another
+    machine) is not resumed from: ``leaderboard run`` measures the model on this machine and
+    replaces it, while ``leaderboard render`` still shows it as it is."""
+    return (paths.run_dir(model, seed) / STEPS_FILE).is_file()
+
+
 def run_suite(suite: Suite, root: Path = Path("leaderboards"), models: list[str] | None = None,
               device: str | None = None, fresh: bool = False) -> RunSummary:
     """Run (or resume) a suite; see the module docstring. Returns what happened per model."""
@@ -274,11 +286,14 @@ def run_suite(suite: Suite, root: Path = Path("leaderboards"), models: list[str]
             existing = paths.results / result_filename(model, seed)
             if existing.is_file() and not fresh:
                 previous = read_result(existing)
-                if previous["status"] in ("finished", "unsupported"):
+                if previous["status"] in ("finished", "unsupported") and made_here(paths, model, seed):
                     results[model] = previous
                     summary.skipped.append(label)
                     log.info("[%s seed %d] already %s: skipped", model, seed, previous["status"])
                     continue
+                if previous["status"] == "finished":
+                    log.info("[%s seed %d] %s holds a result made elsewhere (no run in %s): running it here",
+                             model, seed, existing, paths.run_dir(model, seed))
             if fresh:
                 _forget(paths, model, seed)
             started = time.perf_counter()
