@@ -44,6 +44,26 @@ def git_revision(directory: str | Path | None = None) -> str:
     return revision + ("-dirty" if dirty else "")
 
 
+def cpu_name() -> str:
+    """The processor's model name ("AMD EPYC 7763 64-Core Processor"), else its architecture."""
+    cpuinfo = Path("/proc/cpuinfo")
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name") and ":" in line:
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    if platform.system() == "Darwin":
+        try:
+            output = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True,
+                                    timeout=5)
+            if output.returncode == 0 and output.stdout.strip():
+                return output.stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return platform.processor() or platform.machine()
+
+
 def environment_provenance(device: str | None = None) -> dict[str, Any]:
     """calobench, Python, torch and CUDA versions, the device and its name, the host's platform."""
     info: dict[str, Any] = {
@@ -51,7 +71,7 @@ def environment_provenance(device: str | None = None) -> dict[str, Any]:
         "git_revision": git_revision(),
         "python_version": platform.python_version(),
         "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
+        "processor": cpu_name(),
         "cpu_count": os.cpu_count(),
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -66,7 +86,7 @@ def environment_provenance(device: str | None = None) -> dict[str, Any]:
             if str(device).startswith("cuda") and torch.cuda.is_available():
                 info["device_name"] = torch.cuda.get_device_name(torch.device(device))
             else:
-                info["device_name"] = info["processor"]
+                info["device_name"] = f"{info['processor']} ({os.cpu_count()} cores)"
     except ImportError:  # pragma: no cover - torch is a dependency
         info["torch_version"] = None
     return info

@@ -238,3 +238,14 @@ def test_result_files_without_their_runs_are_measured_again(host, tmp_path, monk
     assert "marker" not in json.loads(report_file.read_text())
     # now the run is here: a third run reuses it
     assert run_suite(suite, root=tmp_path / "lb").skipped == ["example-mean-shower-seed0"]
+
+
+def test_provenance_names_the_processor(monkeypatch):
+    from calobench import results as results_module
+
+    info = results_module.environment_provenance("cpu")
+    assert info["device_name"].startswith(info["processor"]) and "cores)" in info["device_name"]
+    monkeypatch.setattr(results_module, "Path", lambda _: Path("/nonexistent/cpuinfo"))
+    monkeypatch.setattr(results_module.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(results_module.platform, "processor", lambda: "")
+    assert results_module.cpu_name() == results_module.platform.machine()
