@@ -30,7 +30,8 @@ class ResultFileError(CalobenchError):
 
 
 def git_revision(directory: str | Path | None = None) -> str:
-    """The git commit of ``directory`` (default: this package's source tree), or ``"unknown"``."""
+    """The git commit of ``directory`` (default: this package's source tree), or ``"unknown"``;
+    ``-dirty`` appended when tracked files differ from it (leaderboard outputs do not count)."""
     cwd = Path(directory) if directory else Path(__file__).resolve().parent
     try:
         output = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
@@ -39,9 +40,15 @@ def git_revision(directory: str | Path | None = None) -> str:
     if output.returncode != 0:
         return "unknown"
     revision = output.stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                           capture_output=True, text=True, timeout=10).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                            *(f":(top,exclude){pattern}" for pattern in RUN_OUTPUTS)],
+                           cwd=cwd, capture_output=True, text=True, timeout=10).stdout.strip()
     return revision + ("-dirty" if dirty else "")
+
+
+#: What a leaderboard run itself rewrites in a checkout: not a change of the code that made it.
+RUN_OUTPUTS = ("leaderboards/*/results/*", "leaderboards/*/reports/*", "leaderboards/*/README.md",
+               "leaderboards/*/index.html")
 
 
 def cpu_name() -> str:

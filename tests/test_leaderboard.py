@@ -249,3 +249,27 @@ def test_provenance_names_the_processor(monkeypatch):
     monkeypatch.setattr(results_module.platform, "system", lambda: "Linux")
     monkeypatch.setattr(results_module.platform, "processor", lambda: "")
     assert results_module.cpu_name() == results_module.platform.machine()
+
+
+def test_git_revision_is_dirty_for_code_changes_only(tmp_path):
+    import subprocess
+
+    from calobench.results import git_revision
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "calobench").mkdir()
+    (tmp_path / "calobench" / "code.py").write_text("x = 1\n")
+    results = tmp_path / "leaderboards" / "quick" / "results"
+    results.mkdir(parents=True)
+    (results / "m-seed0.json").write_text("{}\n")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    clean = git_revision(tmp_path / "calobench")
+    assert len(clean) == 40
+    (results / "m-seed0.json").write_text('{"new": 1}\n')  # a leaderboard run rewrote its result
+    assert git_revision(tmp_path / "calobench") == clean
+    (tmp_path / "calobench" / "code.py").write_text("x = 2\n")
+    assert git_revision(tmp_path / "calobench") == clean + "-dirty"
