@@ -80,6 +80,20 @@ def host():
     InterruptedOnce.interrupt = False
 
 
+@pytest.fixture
+def trained(monkeypatch) -> list[str]:
+    """The models that `run_suite` runs (rather than reuses), in order, from here on."""
+    names: list[str] = []
+    original = runner_module.run_model
+
+    def spy(suite, model, *args, **kwargs):
+        names.append(model)
+        return original(suite, model, *args, **kwargs)
+
+    monkeypatch.setattr(runner_module, "run_model", spy)
+    return names
+
+
 def _suite_file(tmp_path: Path, models: list[str]) -> Path:
     path = tmp_path / "tiny.toml"
     path.write_text(f'''
@@ -137,7 +151,7 @@ def test_run_records_finished_failed_and_unsupported_models(host, tmp_path):
     assert stale_files(page, paths.directory) == ["README.md"]
 
 
-def test_killed_run_resumes_without_redoing_finished_models(host, tmp_path, monkeypatch):
+def test_killed_run_resumes_without_redoing_finished_models(host, tmp_path, trained):
     suite = load_suite(_suite_file(tmp_path, ["example-mean-shower", InterruptedOnce.name]))
     InterruptedOnce.interrupt = True
     with pytest.raises(KeyboardInterrupt):
@@ -148,14 +162,7 @@ def test_killed_run_resumes_without_redoing_finished_models(host, tmp_path, monk
     assert not (paths.results / f"{InterruptedOnce.name}-seed0.json").exists()
     stamp = first.stat().st_mtime_ns
 
-    trained: list[str] = []
-    original = runner_module.run_model
-
-    def spy(suite, model, *args, **kwargs):
-        trained.append(model)
-        return original(suite, model, *args, **kwargs)
-
-    monkeypatch.setattr(runner_module, "run_model", spy)
+    trained.clear()
     summary = run_suite(suite, root=tmp_path / "lb")
     assert trained == [InterruptedOnce.name]
     assert summary.skipped == ["example-mean-shower-seed0"]
@@ -210,7 +217,7 @@ def test_histograms_share_reference_binning(host, tmp_path):
     assert np.isclose(entry["edges"][0], 0.5) and "E_layer 2 [MeV]" in histograms
 
 
-def test_result_files_without_their_runs_are_measured_again(host, tmp_path, monkeypatch):
+def test_result_files_without_their_runs_are_measured_again(host, tmp_path, trained):
     """A fresh clone holds the committed result files and reports but not the runs: `leaderboard run`
     measures every model on this machine instead of reusing another machine's numbers."""
     suite = load_suite(_suite_file(tmp_path, ["example-mean-shower"]))
@@ -224,14 +231,7 @@ def test_result_files_without_their_runs_are_measured_again(host, tmp_path, monk
     report_file.write_text(json.dumps({**json.loads(report_file.read_text()), "marker": "from another machine"}))
     shutil.rmtree(paths.runs / "example-mean-shower-seed0")
 
-    trained: list[str] = []
-    original = runner_module.run_model
-
-    def spy(suite, model, *args, **kwargs):
-        trained.append(model)
-        return original(suite, model, *args, **kwargs)
-
-    monkeypatch.setattr(runner_module, "run_model", spy)
+    trained.clear()
     summary = run_suite(suite, root=tmp_path / "lb")
     assert trained == ["example-mean-shower"] and summary.skipped == []
     assert "marker" not in read_result(result_file)["report"]
