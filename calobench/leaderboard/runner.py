@@ -292,8 +292,8 @@ def run_suite(suite: Suite, root: Path = Path("leaderboards"), models: list[str]
                     log.info("[%s seed %d] already %s: skipped", model, seed, previous["status"])
                     continue
                 if previous["status"] == "finished":
-                    log.info("[%s seed %d] %s holds a result made elsewhere (no run in %s): running it here",
-                             model, seed, existing, paths.run_dir(model, seed))
+                    log.info("[%s seed %d] %s was not made by a finished run in %s (a committed or copied "
+                             "result): running it here", model, seed, existing, paths.run_dir(model, seed))
             if fresh:
                 _forget(paths, model, seed)
             started = time.perf_counter()
