@@ -238,6 +238,13 @@ def test_result_files_without_their_runs_are_measured_again(host, tmp_path, trai
     assert "marker" not in json.loads(report_file.read_text())
     # now the run is here: a third run reuses it
     assert run_suite(suite, root=tmp_path / "lb").skipped == ["example-mean-shower-seed0"]
+    # a local re-run interrupted after its steps but before writing the result is not taken as done
+    steps_file = paths.run_dir("example-mean-shower", 0) / runner_module.STEPS_FILE
+    steps = json.loads(steps_file.read_text())
+    del steps[runner_module.RESULT_STEP]
+    steps_file.write_text(json.dumps(steps))
+    trained.clear()
+    assert run_suite(suite, root=tmp_path / "lb").skipped == [] and trained == ["example-mean-shower"]
 
 
 def test_provenance_names_the_processor(monkeypatch):

@@ -5,9 +5,10 @@ one), sample as many showers as the reference holds with the reference's inciden
 evaluate with the suite's metrics (the full ``calobench evaluate`` report), time the generation, and
 write one result file ``leaderboards/<suite>/results/<model>-seed<seed>.json`` with full provenance.
 Every step keeps its output on disk, so an interrupted run started again skips what is finished; a
-model whose result file says ``finished`` and whose run directory is here is not touched (a result
-file without its run, such as the committed ones on a fresh clone, is measured again here). A model that fails is recorded with the
-failing step and its error, and the run goes on with the others.
+model whose result file says ``finished`` and was written by a run in this checkout is not touched
+(a result file without its run, such as the committed ones on a fresh clone, is measured again
+here). A model that fails is recorded with the failing step and its error, and the run goes on with
+the others.
 
 Layout under ``<root>/<suite>/``: ``results/`` (committed), ``reports/<model>-seed<k>/`` (report.json
 and report.md of each evaluation) and ``runs/`` (training runs, samples, the evaluation reference;
@@ -251,13 +252,17 @@ def _remember(run_dir: Path, steps: dict[str, Any], key: str, value: Any) -> Non
     write_json_atomic(run_dir / STEPS_FILE, steps)
 
 
-def made_here(paths: SuitePaths, model: str, seed: int) -> bool:
-    """Whether this checkout ran (model, seed): its run directory records the finished steps.
+RESULT_STEP = "result_written"
 
-    A result file without its run directory (a committed result, or one copied from another
-    machine) is not resumed from: ``leaderboard run`` measures the model on this machine and
-    replaces it, while ``leaderboard render`` still shows it as it is."""
-    return (paths.run_dir(model, seed) / STEPS_FILE).is_file()
+
+def made_here(paths: SuitePaths, model: str, seed: int) -> bool:
+    """Whether the result file of (model, seed) was written by a run in this checkout (its run
+    directory records it as the last step).
+
+    A result file without that record (a committed result, one copied from another machine, or one
+    whose local re-run was interrupted) is not resumed from: ``leaderboard run`` measures the model
+    on this machine and replaces it, while ``leaderboard render`` still shows it as it is."""
+    return bool(_steps(paths.run_dir(model, seed)).get(RESULT_STEP))
 
 
 def run_suite(suite: Suite, root: Path = Path("leaderboards"), models: list[str] | None = None,
@@ -304,6 +309,9 @@ def run_suite(suite: Suite, root: Path = Path("leaderboards"), models: list[str]
                 result = _failed(suite, model, seed, exc)
             result["wall_seconds"] = time.perf_counter() - started
             write_result(paths.results, result)
+            if result["status"] == "finished":
+                run_dir = paths.run_dir(model, seed)
+                _remember(run_dir, _steps(run_dir), RESULT_STEP, True)
             results[model] = result
             getattr(summary, {"finished": "finished", "failed": "failed", "unsupported": "unsupported"}[result["status"]]).append(label)
     return summary
