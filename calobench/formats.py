@@ -53,15 +53,18 @@ def _open_h5(path: Path) -> h5py.File:
     except OSError as exc:
         raise ShowerFileError(f"{path}: cannot read the file: {exc}") from exc
     if not is_hdf5:
-        raise ShowerFileError(f"{path} is not an HDF5 file (no HDF5 signature); expected a CaloChallenge "
-                              "or CaloGAN .hdf5 shower file")
+        raise ShowerFileError(
+            f"{path} is not an HDF5 file (no HDF5 signature); expected a CaloChallenge or CaloGAN .hdf5 shower file"
+        )
     try:
         return h5py.File(path, "r")
     except OSError as exc:
         text = str(exc)
         if "truncated" in text or "eof" in text.lower():
-            raise ShowerFileError(f"{path} is truncated: the file is shorter than its HDF5 header says "
-                                  "(an interrupted download or copy?); download or write it again") from exc
+            raise ShowerFileError(
+                f"{path} is truncated: the file is shorter than its HDF5 header says "
+                "(an interrupted download or copy?); download or write it again"
+            ) from exc
         raise ShowerFileError(f"{path}: HDF5 file cannot be opened: {text}") from exc
 
 
@@ -112,7 +115,9 @@ class ShowerFile:
         if self.format == "calochallenge":
             einc, showers = self._dataset("incident_energies"), self._dataset("showers")
             if showers.ndim != 2:
-                raise ShowerFileError(f"{source}: dataset 'showers' must be 2-D (N, n_voxels), got shape {showers.shape}")
+                raise ShowerFileError(
+                    f"{source}: dataset 'showers' must be 2-D (N, n_voxels), got shape {showers.shape}"
+                )
             if einc.ndim not in (1, 2) or (einc.ndim == 2 and einc.shape[1] != 1):
                 raise ShowerFileError(f"{source}: dataset 'incident_energies' must have shape (N, 1), got {einc.shape}")
             n_voxels = showers.shape[1]
@@ -124,12 +129,15 @@ class ShowerFile:
             reference = Geometry.calogan()
             for key, dataset, layer in zip(CALOGAN_LAYER_KEYS, layers, reference.layers):
                 if dataset.shape[1:] != layer.shape:
-                    raise ShowerFileError(f"{source}: CaloGAN dataset {key!r} must have shape (N, {layer.shape[0]}, "
-                                          f"{layer.shape[1]}), got {dataset.shape}")
+                    raise ShowerFileError(
+                        f"{source}: CaloGAN dataset {key!r} must have shape (N, {layer.shape[0]}, "
+                        f"{layer.shape[1]}), got {dataset.shape}"
+                    )
             lengths = {d.shape[0] for d in layers}
             if len(lengths) != 1:
-                raise ShowerFileError(f"{source}: length mismatch between CaloGAN layers: "
-                                      f"{[d.shape[0] for d in layers]} showers")
+                raise ShowerFileError(
+                    f"{source}: length mismatch between CaloGAN layers: {[d.shape[0] for d in layers]} showers"
+                )
             if einc.ndim not in (1, 2) or (einc.ndim == 2 and einc.shape[1] != 1):
                 raise ShowerFileError(f"{source}: dataset 'energy' must have shape (N,) or (N, 1), got {einc.shape}")
             n_voxels = reference.n_voxels
@@ -171,8 +179,9 @@ class ShowerFile:
         try:
             return read()
         except OSError as exc:
-            raise ShowerFileError(f"{self.path}: reading failed ({exc}); the file is probably truncated or "
-                                  "corrupted") from exc
+            raise ShowerFileError(
+                f"{self.path}: reading failed ({exc}); the file is probably truncated or corrupted"
+            ) from exc
 
     def read(self, start: int = 0, stop: int | None = None, validate: bool = True) -> Showers:
         """Showers ``start:stop`` (all by default) as a :class:`Showers`."""
@@ -187,8 +196,7 @@ class ShowerFile:
             voxels = np.concatenate([b.reshape(len(b), -1) for b in blocks], axis=1)
         if voxels.dtype.kind != "f":
             voxels = voxels.astype(np.float32)
-        check_shower_arrays(incident, voxels, self.geometry, source=str(self.path), offset=start,
-                            check_values=validate)
+        check_shower_arrays(incident, voxels, self.geometry, source=str(self.path), offset=start, check_values=validate)
         return Showers(incident, voxels, self.geometry)
 
     def iter_chunks(self, chunk_size: int | None = None, validate: bool = True) -> Iterator[Showers]:
@@ -233,7 +241,9 @@ class ShowerSet:
                 self._files.append(handle)
                 stop = handle.n_showers if stop is None else stop
                 if not 0 <= start < stop <= handle.n_showers:
-                    raise ShowerFileError(f"{path}: row window {start}:{stop} outside the file's {handle.n_showers} showers")
+                    raise ShowerFileError(
+                        f"{path}: row window {start}:{stop} outside the file's {handle.n_showers} showers"
+                    )
                 self._windows.append((start, stop))
         except BaseException:
             self.close()
@@ -243,7 +253,9 @@ class ShowerSet:
         self.format = self._files[0].format if len(formats) == 1 else "mixed"
         self.dtype = np.result_type(*[f.dtype for f in self._files])
         self.n_showers = sum(b - a for a, b in self._windows)
-        self.path = Path(self._files[0].path) if len(self._files) == 1 else Path(" + ".join(str(f.path) for f in self._files))
+        self.path = (
+            Path(self._files[0].path) if len(self._files) == 1 else Path(" + ".join(str(f.path) for f in self._files))
+        )
 
     def __len__(self) -> int:
         return self.n_showers
@@ -286,7 +298,9 @@ class ShowerSet:
         self.close()
 
 
-def open_showers(source: "Part | list[Part]", geometry: "Geometry | str | Path | None" = None) -> "ShowerFile | ShowerSet":
+def open_showers(
+    source: "Part | list[Part]", geometry: "Geometry | str | Path | None" = None
+) -> "ShowerFile | ShowerSet":
     """Open a CaloChallenge or CaloGAN shower file for chunked reading.
 
     ``source`` is a path, or a list of paths / ``(path, start, stop)`` row windows read as one
@@ -298,8 +312,12 @@ def open_showers(source: "Part | list[Part]", geometry: "Geometry | str | Path |
     return ShowerSet(list(source), geometry)
 
 
-def read_showers(source: "Part | list[Part]", geometry: "Geometry | str | Path | None" = None,
-                 max_showers: int | None = None, validate: bool = True) -> Showers:
+def read_showers(
+    source: "Part | list[Part]",
+    geometry: "Geometry | str | Path | None" = None,
+    max_showers: int | None = None,
+    validate: bool = True,
+) -> Showers:
     """Read a whole shower file or set (or its first ``max_showers``) into memory."""
     with open_showers(source, geometry) as handle:
         return handle.read(0, max_showers, validate=validate)
@@ -317,8 +335,14 @@ class ShowerWriter:
         compression_level: gzip level 0-9.
     """
 
-    def __init__(self, path: str | Path, geometry: Geometry, format: Format = "calochallenge",
-                 dtype: np.dtype | type = np.float32, compression_level: int = 4) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        geometry: Geometry,
+        format: Format = "calochallenge",
+        dtype: np.dtype | type = np.float32,
+        compression_level: int = 4,
+    ) -> None:
         if format not in FORMATS:
             raise ShowerFileError(f"unknown shower-file format {format!r}; choose one of {FORMATS}")
         if format == "calogan" and geometry.kind != "cartesian":
@@ -334,20 +358,37 @@ class ShowerWriter:
         options = dict(compression="gzip", compression_opts=compression_level, shuffle=True)
         rows = max(1, 2**20 // (geometry.n_voxels * self.dtype.itemsize))
         if format == "calochallenge":
-            self._einc = self._handle.create_dataset("incident_energies", shape=(0, 1), maxshape=(None, 1),
-                                                     dtype=self.dtype, chunks=(4096, 1), **options)
-            self._blocks = [self._handle.create_dataset("showers", shape=(0, geometry.n_voxels),
-                                                        maxshape=(None, geometry.n_voxels), dtype=self.dtype,
-                                                        chunks=(rows, geometry.n_voxels), **options)]
+            self._einc = self._handle.create_dataset(
+                "incident_energies", shape=(0, 1), maxshape=(None, 1), dtype=self.dtype, chunks=(4096, 1), **options
+            )
+            self._blocks = [
+                self._handle.create_dataset(
+                    "showers",
+                    shape=(0, geometry.n_voxels),
+                    maxshape=(None, geometry.n_voxels),
+                    dtype=self.dtype,
+                    chunks=(rows, geometry.n_voxels),
+                    **options,
+                )
+            ]
         else:
-            self._einc = self._handle.create_dataset("energy", shape=(0, 1), maxshape=(None, 1), dtype=self.dtype,
-                                                     chunks=(4096, 1), **options)
-            self._blocks = [self._handle.create_dataset(f"layer_{i}", shape=(0, *layer.shape),
-                                                        maxshape=(None, *layer.shape), dtype=self.dtype,
-                                                        chunks=(rows, *layer.shape), **options)
-                            for i, layer in enumerate(geometry.layers)]
-            self._overflow = self._handle.create_dataset("overflow", shape=(0, 3), maxshape=(None, 3),
-                                                         dtype=self.dtype, chunks=(4096, 3), **options)
+            self._einc = self._handle.create_dataset(
+                "energy", shape=(0, 1), maxshape=(None, 1), dtype=self.dtype, chunks=(4096, 1), **options
+            )
+            self._blocks = [
+                self._handle.create_dataset(
+                    f"layer_{i}",
+                    shape=(0, *layer.shape),
+                    maxshape=(None, *layer.shape),
+                    dtype=self.dtype,
+                    chunks=(rows, *layer.shape),
+                    **options,
+                )
+                for i, layer in enumerate(geometry.layers)
+            ]
+            self._overflow = self._handle.create_dataset(
+                "overflow", shape=(0, 3), maxshape=(None, 3), dtype=self.dtype, chunks=(4096, 3), **options
+            )
 
     def append(self, showers: Showers, overflow: np.ndarray | None = None) -> None:
         """Write a batch of showers (values are checked first). ``overflow`` (N, 3) is CaloGAN only."""
@@ -391,16 +432,22 @@ class ShowerWriter:
     def __enter__(self) -> "ShowerWriter":
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if exc_type is None:
             self.close()
         else:
             self.abort()
 
 
-def write_showers(path: str | Path, showers: Showers, format: Format | None = None,
-                  dtype: np.dtype | type = np.float32, overflow: np.ndarray | None = None) -> Path:
+def write_showers(
+    path: str | Path,
+    showers: Showers,
+    format: Format | None = None,
+    dtype: np.dtype | type = np.float32,
+    overflow: np.ndarray | None = None,
+) -> Path:
     """Write showers to one file atomically; CaloGAN-geometry showers default to the CaloGAN format."""
     if format is None:
         format = "calogan" if showers.geometry.kind == "cartesian" else "calochallenge"

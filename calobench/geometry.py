@@ -100,8 +100,9 @@ class Geometry:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_xml(cls, path: str | Path, particle: str | None = None, name: str | None = None,
-                 threshold: float | None = None) -> "Geometry":
+    def from_xml(
+        cls, path: str | Path, particle: str | None = None, name: str | None = None, threshold: float | None = None
+    ) -> "Geometry":
         """Build a cylindrical geometry from a CaloChallenge binning XML file.
 
         If the result equals one of the built-in geometries, that geometry's name and threshold are
@@ -115,8 +116,13 @@ class Geometry:
         geometry = parse_binning_xml(text, particle=particle, name=name or path.stem, source=str(path))
         builtin = _match_builtin(geometry)
         if builtin is not None:
-            geometry = Geometry(name=name or builtin.name, kind=builtin.kind, layers=builtin.layers,
-                                particle=builtin.particle, threshold=builtin.threshold)
+            geometry = Geometry(
+                name=name or builtin.name,
+                kind=builtin.kind,
+                layers=builtin.layers,
+                particle=builtin.particle,
+                threshold=builtin.threshold,
+            )
         if threshold is not None:
             geometry = geometry.with_threshold(threshold)
         return geometry
@@ -128,8 +134,7 @@ class Geometry:
             Layer(id=i, shape=shape, cell_size=(CALOGAN_FACE_MM / shape[0], CALOGAN_FACE_MM / shape[1]))
             for i, shape in enumerate(CALOGAN_LAYER_SHAPES)
         )
-        return cls(name="calogan", kind="cartesian", layers=layers, particle="any",
-                   threshold=CALOGAN_THRESHOLD_MEV)
+        return cls(name="calogan", kind="cartesian", layers=layers, particle="any", threshold=CALOGAN_THRESHOLD_MEV)
 
     def with_threshold(self, threshold: float) -> "Geometry":
         """A copy with another readout threshold (MeV)."""
@@ -256,8 +261,9 @@ class Geometry:
 
 
 # ---------------------------------------------------------------------- XML parsing
-def parse_binning_xml(text: str, particle: str | None = None, name: str = "custom",
-                      source: str = "<string>") -> Geometry:
+def parse_binning_xml(
+    text: str, particle: str | None = None, name: str = "custom", source: str = "<string>"
+) -> Geometry:
     """Parse the text of a CaloChallenge binning XML file into a cylindrical :class:`Geometry`.
 
     Layers with ``r_edges="0"`` have no voxels and are dropped. With several ``<Bin>`` elements,
@@ -339,7 +345,7 @@ _BUILTIN_XML = {
 BUILTIN_GEOMETRIES: tuple[str, ...] = (*_BUILTIN_XML, "calogan")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def builtin_geometry(name: str) -> Geometry:
     """One of the shipped geometries: ``ds1-photons``, ``ds1-pions``, ``ds2``, ``ds3``, ``calogan``."""
     if name == "calogan":
@@ -351,8 +357,9 @@ def builtin_geometry(name: str) -> Geometry:
     filename, threshold = _BUILTIN_XML[name]
     path = binning_file(filename)
     geometry = parse_binning_xml(path.read_text(), name=name, source=str(path))
-    return Geometry(name=name, kind="cylindrical", layers=geometry.layers, particle=geometry.particle,
-                    threshold=threshold)
+    return Geometry(
+        name=name, kind="cylindrical", layers=geometry.layers, particle=geometry.particle, threshold=threshold
+    )
 
 
 def _match_builtin(geometry: Geometry) -> Geometry | None:

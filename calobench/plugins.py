@@ -104,8 +104,12 @@ class PluginHost:
         strict: raise on the first failing plugin; by default from ``CALOBENCH_STRICT_PLUGINS``.
     """
 
-    def __init__(self, entry_points: Iterable[metadata.EntryPoint] | None = None,
-                 builtin_modules: Iterable[str] = BUILTIN_MODULES, strict: bool | None = None) -> None:
+    def __init__(
+        self,
+        entry_points: Iterable[metadata.EntryPoint] | None = None,
+        builtin_modules: Iterable[str] = BUILTIN_MODULES,
+        strict: bool | None = None,
+    ) -> None:
         self.strict = _env_flag(STRICT_ENV) if strict is None else strict
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
         self.pm.add_hookspecs(hookspecs)
@@ -144,7 +148,7 @@ class PluginHost:
             module = entry_point.load()
         except KeyboardInterrupt:
             raise
-        except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything on import, even SystemExit
+        except BaseException as exc:
             self._fail(record, f"import failed: {type(exc).__name__}: {exc}")
             return
         self._register(record, [module])
@@ -157,7 +161,7 @@ class PluginHost:
                 self.pm.register(module, name=plugin_name)
                 registered.append(module)
             pending = self._collect(record, registered)
-        except Exception as exc:  # noqa: BLE001 - any failure of a plugin is reported, not raised
+        except Exception as exc:
             for module in registered:
                 self.pm.unregister(module)
             self._fail(record, f"{type(exc).__name__}: {exc}")
@@ -194,8 +198,10 @@ class PluginHost:
                         raise PluginError(f"hook {hook_name} returned a {kind} with invalid name {name!r}")
                     registry: Registry = getattr(self, registry_attr)
                     if name in registry:
-                        raise RegistryError(f"{kind} {name!r} is registered twice: by {registry.provider(name)} "
-                                            f"and by {record.provider}")
+                        raise RegistryError(
+                            f"{kind} {name!r} is registered twice: by {registry.provider(name)} "
+                            f"and by {record.provider}"
+                        )
                     if (registry_attr, name) in seen:
                         raise RegistryError(f"{kind} {name!r} is registered twice by {record.provider}")
                     seen.add((registry_attr, name))
@@ -205,8 +211,7 @@ class PluginHost:
     def _fail(self, record: PluginRecord, error: str) -> None:
         record.status = "failed"
         record.error = error
-        message = (f"plugin {record.name!r} ({record.distribution} {record.version}) failed and is skipped: "
-                   f"{error}")
+        message = f"plugin {record.name!r} ({record.distribution} {record.version}) failed and is skipped: {error}"
         if self.strict:
             raise PluginError(message + f" [{STRICT_ENV} is set]")
         log.warning(message)

@@ -40,15 +40,31 @@ def git_revision(directory: str | Path | None = None) -> str:
     if output.returncode != 0:
         return "unknown"
     revision = output.stdout.strip()
-    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
-                            *(f":(top,exclude){pattern}" for pattern in RUN_OUTPUTS)],
-                           cwd=cwd, capture_output=True, text=True, timeout=10).stdout.strip()
+    dirty = subprocess.run(
+        [
+            "git",
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ":(top)",
+            *(f":(top,exclude){pattern}" for pattern in RUN_OUTPUTS),
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout.strip()
     return revision + ("-dirty" if dirty else "")
 
 
 #: What a leaderboard run itself rewrites in a checkout: not a change of the code that made it.
-RUN_OUTPUTS = ("leaderboards/*/results/*", "leaderboards/*/reports/*", "leaderboards/*/README.md",
-               "leaderboards/*/index.html")
+RUN_OUTPUTS = (
+    "leaderboards/*/results/*",
+    "leaderboards/*/reports/*",
+    "leaderboards/*/README.md",
+    "leaderboards/*/index.html",
+)
 
 
 def cpu_name() -> str:
@@ -62,8 +78,9 @@ def cpu_name() -> str:
         pass
     if platform.system() == "Darwin":
         try:
-            output = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True,
-                                    timeout=5)
+            output = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=5
+            )
             if output.returncode == 0 and output.stdout.strip():
                 return output.stdout.strip()
         except (OSError, subprocess.SubprocessError):
@@ -111,8 +128,9 @@ def write_result(directory: str | Path, result: dict[str, Any]) -> Path:
     if result["status"] not in STATUSES:
         raise ResultFileError(f"result status must be one of {STATUSES}, got {result['status']!r}")
     payload = {"schema_version": RESULT_SCHEMA_VERSION, **result}
-    return write_json_atomic(Path(directory) / result_filename(result["model"], int(result["seed"])), payload,
-                             allow_nan=True)
+    return write_json_atomic(
+        Path(directory) / result_filename(result["model"], int(result["seed"])), payload, allow_nan=True
+    )
 
 
 def read_result(path: str | Path) -> dict[str, Any]:
@@ -125,8 +143,10 @@ def read_result(path: str | Path) -> dict[str, Any]:
     if not isinstance(version, int):
         raise ResultFileError(f"result file {path} has no schema_version; it was not written by calobench")
     if version > RESULT_SCHEMA_VERSION:
-        raise ResultFileError(f"result file {path} has schema_version {version}, newer than this calobench "
-                              f"({RESULT_SCHEMA_VERSION}); upgrade calobench to read it")
+        raise ResultFileError(
+            f"result file {path} has schema_version {version}, newer than this calobench "
+            f"({RESULT_SCHEMA_VERSION}); upgrade calobench to read it"
+        )
     return data
 
 

@@ -19,8 +19,14 @@ def _first_index(mask: np.ndarray) -> tuple[int, ...]:
     return tuple(int(i) for i in np.unravel_index(int(np.argmax(mask)), mask.shape))
 
 
-def check_shower_arrays(incident_energies: np.ndarray, energies: np.ndarray, geometry: Geometry,
-                        source: str = "showers", offset: int = 0, check_values: bool = True) -> None:
+def check_shower_arrays(
+    incident_energies: np.ndarray,
+    energies: np.ndarray,
+    geometry: Geometry,
+    source: str = "showers",
+    offset: int = 0,
+    check_values: bool = True,
+) -> None:
     """Raise :class:`ShowerFileError` with a precise message if the arrays are not valid showers.
 
     Checks: 2-D voxel array with the geometry's voxel count, one incident energy per shower,
@@ -28,16 +34,18 @@ def check_shower_arrays(incident_energies: np.ndarray, energies: np.ndarray, geo
     positive incident energies. ``offset`` is added to reported shower indices (chunked reads).
     """
     if energies.ndim != 2:
-        raise ShowerFileError(f"{source}: voxel energies must be a 2-D array (showers, voxels), "
-                              f"got shape {energies.shape}")
+        raise ShowerFileError(
+            f"{source}: voxel energies must be a 2-D array (showers, voxels), got shape {energies.shape}"
+        )
     if energies.shape[1] != geometry.n_voxels:
         raise ShowerFileError(
             f"{source}: geometry {geometry.name} expects {geometry.n_voxels} voxels per shower, "
             f"found {energies.shape[1]}"
         )
     if incident_energies.ndim != 1:
-        raise ShowerFileError(f"{source}: incident energies must be 1-D (or (N, 1) in a file), "
-                              f"got shape {incident_energies.shape}")
+        raise ShowerFileError(
+            f"{source}: incident energies must be 1-D (or (N, 1) in a file), got shape {incident_energies.shape}"
+        )
     if len(incident_energies) != len(energies):
         raise ShowerFileError(
             f"{source}: length mismatch: {len(incident_energies)} incident energies but {len(energies)} showers"
@@ -133,9 +141,12 @@ class Showers:
         geometry = parts[0].geometry
         for part in parts[1:]:
             if part.geometry != geometry:
-                raise ShowerFileError(f"cannot concatenate showers of geometries {geometry.name} and {part.geometry.name}")
-        return cls(np.concatenate([p.incident_energies for p in parts]),
-                   np.concatenate([p.energies for p in parts]), geometry)
+                raise ShowerFileError(
+                    f"cannot concatenate showers of geometries {geometry.name} and {part.geometry.name}"
+                )
+        return cls(
+            np.concatenate([p.incident_energies for p in parts]), np.concatenate([p.energies for p in parts]), geometry
+        )
 
     def split(self, fractions: Sequence[float], seed: int) -> list["Showers"]:
         """Random disjoint subsets with the given fractions of the showers (deterministic by seed)."""

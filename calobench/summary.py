@@ -61,9 +61,16 @@ def summarize_file(path: str | Path, geometry: "Geometry | str | Path | None" = 
         incident = handle.incident_energies()
         n = handle.n_showers
         return FileSummary(
-            path=Path(path), format=handle.format, geometry=g, dtype=str(np.dtype(handle.dtype)), n_showers=n,
-            incident_min=float(incident.min()), incident_max=float(incident.max()),
-            n_distinct_incident=int(len(np.unique(incident))), threshold=threshold,
-            layer_mean_energy=energy_sum / n, layer_sparsity=below_sum / (n * sizes),
+            path=Path(path),
+            format=handle.format,
+            geometry=g,
+            dtype=str(np.dtype(handle.dtype)),
+            n_showers=n,
+            incident_min=float(incident.min()),
+            incident_max=float(incident.max()),
+            n_distinct_incident=len(np.unique(incident)),
+            threshold=threshold,
+            layer_mean_energy=energy_sum / n,
+            layer_sparsity=below_sum / (n * sizes),
             mean_etot_over_einc=ratio_sum / n,
         )

@@ -32,9 +32,14 @@ __all__ = [
 ]
 
 
-def random_showers(geometry: Geometry | str = "ds1-photons", n: int = 64, seed: int = 0,
-                   energy_range_mev: tuple[float, float] = (1e3, 1e5), sparsity: float = 0.5,
-                   dtype: type = np.float32) -> Showers:
+def random_showers(
+    geometry: Geometry | str = "ds1-photons",
+    n: int = 64,
+    seed: int = 0,
+    energy_range_mev: tuple[float, float] = (1e3, 1e5),
+    sparsity: float = 0.5,
+    dtype: type = np.float32,
+) -> Showers:
     """``n`` random showers: log-uniform incident energies, voxel energies that sum to ~E_inc with
     a fraction ``sparsity`` of exact zeros."""
     geometry = resolve_geometry(geometry)
@@ -49,8 +54,14 @@ def random_showers(geometry: Geometry | str = "ds1-photons", n: int = 64, seed: 
     return Showers(incident, energies, geometry)
 
 
-def write_random_file(path: str | Path, geometry: Geometry | str = "ds1-photons", n: int = 64, seed: int = 0,
-                      format: Format | None = None, dtype: type = np.float32) -> Path:
+def write_random_file(
+    path: str | Path,
+    geometry: Geometry | str = "ds1-photons",
+    n: int = 64,
+    seed: int = 0,
+    format: Format | None = None,
+    dtype: type = np.float32,
+) -> Path:
     """Write :func:`random_showers` to ``path`` (CaloGAN format for the CaloGAN geometry)."""
     return write_showers(path, random_showers(geometry, n, seed, dtype=dtype), format=format, dtype=dtype)
 
@@ -107,9 +118,16 @@ def response_likelihood_auc(reference: Showers, generated: Showers, seed: int = 
     return float(roc_auc_score(labels, np.concatenate(scores)))
 
 
-def check_generator_contract(generator_cls: type, train: Showers, valid: Showers | None = None,
-                             workdir: Path | None = None, n_sample: int = 16, dataset: str | None = None,
-                             preset: str = "smoke", device: str = "cpu") -> None:
+def check_generator_contract(
+    generator_cls: type,
+    train: Showers,
+    valid: Showers | None = None,
+    workdir: Path | None = None,
+    n_sample: int = 16,
+    dataset: str | None = None,
+    preset: str = "smoke",
+    device: str = "cpu",
+) -> None:
     """Assert that ``generator_cls`` honours the :class:`~calobench.generator.Generator` contract.
 
     Trains with the ``smoke`` preset (changed by the class's ``contract_config``; on ``device``, the
@@ -127,8 +145,9 @@ def check_generator_contract(generator_cls: type, train: Showers, valid: Showers
     for name in PRESETS:
         assert name in generator_cls.presets, f"{generator_cls.name} lacks the {name!r} preset"
     keys = {name: set(generator_cls.presets[name]) for name in PRESETS}
-    assert all(k == keys["smoke"] for k in keys.values()), \
+    assert all(k == keys["smoke"] for k in keys.values()), (
         f"{generator_cls.name}: presets must share their keys (so that --set works on each): {keys}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         overrides = generator_cls.contract_config(train, valid, tmp_path / "prepared")
@@ -147,6 +166,7 @@ def check_generator_contract(generator_cls: type, train: Showers, valid: Showers
         assert type(restored) is generator_cls
         assert restored.config == model.config and restored.preset == model.preset
         again = restored.sample_showers(incident, seed=123).energies
-        np.testing.assert_allclose(again, first, rtol=1e-5, atol=1e-6,
-                                   err_msg=f"{generator_cls.name}: sample changed after save/load")
+        np.testing.assert_allclose(
+            again, first, rtol=1e-5, atol=1e-6, err_msg=f"{generator_cls.name}: sample changed after save/load"
+        )
         assert restored.n_parameters() == model.n_parameters()

@@ -29,8 +29,12 @@ class BatchTiming:
 
     def to_dict(self) -> dict[str, Any]:
         values = self.ms_per_shower
-        return {"mean_ms": float(values.mean()), "std_ms": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                "repeats": len(values), "runs_ms": [float(v) for v in values]}
+        return {
+            "mean_ms": float(values.mean()),
+            "std_ms": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            "repeats": len(values),
+            "runs_ms": [float(v) for v in values],
+        }
 
 
 def synchronize(device: Any) -> None:
@@ -56,8 +60,14 @@ def time_one_call(generator: Generator, energies: np.ndarray, seed: int) -> floa
     return time.perf_counter() - start
 
 
-def time_generator(generator: Generator, incident_pool: np.ndarray, batch_sizes: tuple[int, ...] = (1, 100, 10000),
-                   repeats: int = 10, seed: int = 0, max_seconds: float = 60.0) -> dict[str, Any]:
+def time_generator(
+    generator: Generator,
+    incident_pool: np.ndarray,
+    batch_sizes: tuple[int, ...] = (1, 100, 10000),
+    repeats: int = 10,
+    seed: int = 0,
+    max_seconds: float = 60.0,
+) -> dict[str, Any]:
     """Milliseconds per shower at each batch size (see the module docstring)."""
     results: dict[str, Any] = {}
     for batch_size in batch_sizes:

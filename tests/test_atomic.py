@@ -23,10 +23,9 @@ def test_written_file_has_umask_permissions(tmp_path: Path) -> None:
 
 def test_failure_keeps_the_previous_file_and_leaves_no_temporary(tmp_path: Path) -> None:
     target = write_text_atomic(tmp_path / "file.txt", "old")
-    with pytest.raises(RuntimeError):
-        with atomic_path(target) as tmp:
-            tmp.write_text("half written")
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half written")
+        raise RuntimeError("interrupted")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt"]
 

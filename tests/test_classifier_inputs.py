@@ -24,11 +24,21 @@ def test_high_level_inputs_fill_every_column(name: str) -> None:
     x = high_level_inputs(features, showers.geometry)
     assert x.shape == (40, n_inputs("high", showers.geometry)) and x.dtype == np.float32
     scale = 100.0
-    expected = np.concatenate([
-        np.log10(showers.incident_energies)[:, None], np.log10(features.e_layer + 1e-8),
-        features.ec_eta / scale, features.ec_phi / scale, features.width_eta / scale, features.width_phi / scale,
-        np.log10(features.e_tot + 1e-8)[:, None], features.sparsity, features.ec_r / scale, features.width_r / scale,
-    ], axis=1)
+    expected = np.concatenate(
+        [
+            np.log10(showers.incident_energies)[:, None],
+            np.log10(features.e_layer + 1e-8),
+            features.ec_eta / scale,
+            features.ec_phi / scale,
+            features.width_eta / scale,
+            features.width_phi / scale,
+            np.log10(features.e_tot + 1e-8)[:, None],
+            features.sparsity,
+            features.ec_r / scale,
+            features.width_r / scale,
+        ],
+        axis=1,
+    )
     np.testing.assert_allclose(x, expected, rtol=1e-6, atol=1e-7)
 
 
@@ -53,11 +63,11 @@ def test_low_level_normed_inputs() -> None:
     voxels = np.where(showers.energies >= geometry.threshold, showers.energies.astype(np.float64), 0.0)
     e_layer = geometry.layer_energies(voxels)
     for index, block in enumerate(geometry.layer_slices):
-        part = x[:, 1 + block.start:1 + block.stop].astype(np.float64)
+        part = x[:, 1 + block.start : 1 + block.stop].astype(np.float64)
         filled = e_layer[:, index] > 0
         np.testing.assert_allclose(part.sum(axis=1)[filled], 1.0, rtol=1e-5)
         np.testing.assert_array_equal(part[~filled], 0.0)
-    np.testing.assert_allclose(x[:, 1 + geometry.n_voxels:], np.log10(e_layer + 1e-8), rtol=1e-6)
+    np.testing.assert_allclose(x[:, 1 + geometry.n_voxels :], np.log10(e_layer + 1e-8), rtol=1e-6)
 
 
 def test_explicit_threshold_overrides_the_geometry() -> None:
@@ -70,10 +80,17 @@ def test_explicit_threshold_overrides_the_geometry() -> None:
 def test_pair_inputs_stack_reference_then_generated(kind: str) -> None:
     reference, generated = random_showers(n=12, seed=5), random_showers(n=9, seed=6)
     ref_rows, gen_rows = np.array([0, 3, 4, 11]), np.array([1, 2, 8, 5])
-    features = {"reference_features": compute_features(reference[ref_rows]),
-                "generated_features": compute_features(generated[gen_rows])} if kind == "high" else {}
-    x, y = pair_inputs(kind, reference, generated, threshold=None, reference_rows=ref_rows,
-                       generated_rows=gen_rows, **features)
+    features = (
+        {
+            "reference_features": compute_features(reference[ref_rows]),
+            "generated_features": compute_features(generated[gen_rows]),
+        }
+        if kind == "high"
+        else {}
+    )
+    x, y = pair_inputs(
+        kind, reference, generated, threshold=None, reference_rows=ref_rows, generated_rows=gen_rows, **features
+    )
     if kind == "high":
         expected_ref = high_level_inputs(features["reference_features"])
         expected_gen = high_level_inputs(features["generated_features"])

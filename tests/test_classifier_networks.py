@@ -7,11 +7,19 @@ import pytest
 import torch
 
 from calobench.geometry import builtin_geometry
-from calobench.metrics.classifier import DNN, CLASSIFIER_MODES, LayerCNN, ResNet3D, build_cnn, classifier_applicable
+from calobench.metrics.classifier import CLASSIFIER_MODES, DNN, LayerCNN, ResNet3D, build_cnn, classifier_applicable
 from calobench.metrics.classifier.networks import Affine, cnn_kind, n_parameters
 from calobench.metrics.classifier.runner import ClassifierError
-from calobench.metrics.classifier.training import (WHITEN_MAX_INPUTS, Batches, input_moments, input_transform,
-                                                   seeded, sigmoid, split_indices, train_classifier)
+from calobench.metrics.classifier.training import (
+    WHITEN_MAX_INPUTS,
+    Batches,
+    input_moments,
+    input_transform,
+    seeded,
+    sigmoid,
+    split_indices,
+    train_classifier,
+)
 
 
 def test_paper_dnn_has_the_published_architecture() -> None:
@@ -125,8 +133,17 @@ def test_training_separates_gaussians_and_keeps_best_epoch() -> None:
     labels = np.repeat([1.0, 0.0], n).astype(np.float32)
     splits = split_indices(labels, seed=0)
     network = seeded(lambda: DNN(4, width=16, n_hidden=2), 0)
-    run = train_classifier(network, Batches(x, labels, torch.device("cpu")), labels, splits, epochs=8,
-                           batch_size=50, lr=1e-2, seed=0, progress=False)
+    run = train_classifier(
+        network,
+        Batches(x, labels, torch.device("cpu")),
+        labels,
+        splits,
+        epochs=8,
+        batch_size=50,
+        lr=1e-2,
+        seed=0,
+        progress=False,
+    )
     assert 1 <= run.best_epoch <= run.epochs_run <= 8
     assert run.best_test_accuracy > 0.9  # Bayes accuracy here is Phi(2) = 0.977
     assert run.test_scores.shape == (len(splits.test),) and run.val_scores.shape == (len(splits.val),)
@@ -137,8 +154,17 @@ def test_training_stops_at_perfect_test_accuracy() -> None:
     x = np.concatenate([np.full((100, 2), 5.0), np.full((100, 2), -5.0)]).astype(np.float32)
     labels = np.repeat([1.0, 0.0], 100).astype(np.float32)
     network = seeded(lambda: DNN(2, width=8, n_hidden=1), 0)
-    run = train_classifier(network, Batches(x, labels, torch.device("cpu")), labels, split_indices(labels, 0),
-                           epochs=50, batch_size=20, lr=1e-2, seed=0, progress=False)
+    run = train_classifier(
+        network,
+        Batches(x, labels, torch.device("cpu")),
+        labels,
+        split_indices(labels, 0),
+        epochs=50,
+        batch_size=20,
+        lr=1e-2,
+        seed=0,
+        progress=False,
+    )
     assert run.best_test_accuracy == 1.0 and run.epochs_run == run.best_epoch < 50
 
 

@@ -32,8 +32,12 @@ def _simulate(n: int, seed: int, dataset: str = DATASET) -> Showers:
 @pytest.fixture(scope="module")
 def samples() -> dict[str, Showers]:
     reference, other = _simulate(N, 11), _simulate(N, 12)
-    return {"reference": reference, "other": other, "scaled": scale_energies(other, 1.25),
-            "shuffled": shuffle_within_layers(other, 5)}
+    return {
+        "reference": reference,
+        "other": other,
+        "scaled": scale_energies(other, 1.25),
+        "shuffled": shuffle_within_layers(other, 5),
+    }
 
 
 def _features(showers: Showers) -> HighLevelFeatures:
@@ -54,16 +58,18 @@ def test_identical_distributions_give_auc_near_one_half(samples: dict, mode: str
 def test_energy_scale_shift_is_detected(samples: dict, mode: str, bound: float) -> None:
     # low_normed sees the energy scale only through log10 E_layer, whose shower-to-shower spread is
     # much wider than that of E_tot: a weaker but still clear signal.
-    result = classifier_test(mode, samples["reference"], samples["scaled"], preset="quick", n_runs=1, seed=2,
-                             progress=False)
+    result = classifier_test(
+        mode, samples["reference"], samples["scaled"], preset="quick", n_runs=1, seed=2, progress=False
+    )
     assert result.auc > bound, result.auc_runs
     assert result.jsd > 0.2, result.jsd_runs
 
 
 @pytest.mark.parametrize("mode", ["low", "low_normed"])
 def test_shuffled_layers_are_detected(samples: dict, mode: str) -> None:
-    result = classifier_test(mode, samples["reference"], samples["shuffled"], preset="quick", n_runs=1, seed=3,
-                             progress=False)
+    result = classifier_test(
+        mode, samples["reference"], samples["shuffled"], preset="quick", n_runs=1, seed=3, progress=False
+    )
     assert result.auc > 0.9, result.auc_runs
 
 
@@ -81,8 +87,9 @@ def test_same_seed_same_numbers_on_cpu(samples: dict) -> None:
 
 
 def test_result_dictionary(samples: dict) -> None:
-    result = classifier_test("high", samples["reference"][:500], samples["other"][:700], preset="smoke", n_runs=2,
-                             progress=False)
+    result = classifier_test(
+        "high", samples["reference"][:500], samples["other"][:700], preset="smoke", n_runs=2, progress=False
+    )
     assert isinstance(result, ClassifierResult)
     data = result.to_dict()
     for score in ("auc", "jsd"):
@@ -96,8 +103,9 @@ def test_result_dictionary(samples: dict) -> None:
 def test_given_features_equal_computed_ones_and_subsampling(samples: dict) -> None:
     reference, other = samples["reference"][:900], samples["scaled"][:700]
     kwargs = {"preset": "smoke", "seed": 4, "progress": False}
-    given = classifier_test("high", reference, other, reference_features=_features(reference),
-                            generated_features=_features(other), **kwargs)
+    given = classifier_test(
+        "high", reference, other, reference_features=_features(reference), generated_features=_features(other), **kwargs
+    )
     computed = classifier_test("high", reference, other, **kwargs)
     assert given.auc_runs == computed.auc_runs and given.n_per_class == 700
     capped = classifier_test("low", reference, other, max_showers=300, **kwargs)
@@ -116,8 +124,9 @@ def test_equal_size_rows() -> None:
 @pytest.mark.parametrize(("dataset", "n"), [("synthetic-calogan-gamma", 400), ("synthetic-ds2", 200)])
 def test_cnn_runs_on_image_geometries(dataset: str, n: int) -> None:
     reference, other = _simulate(n, 1, dataset), _simulate(n, 2, dataset)
-    result = classifier_test("cnn", reference, scale_energies(other, 3.0), preset="smoke", progress=False,
-                             config={"batch_size": 50})
+    result = classifier_test(
+        "cnn", reference, scale_energies(other, 3.0), preset="smoke", progress=False, config={"batch_size": 50}
+    )
     assert 0.0 <= result.auc <= 1.0 and result.n_inputs == 1 + reference.geometry.n_voxels
     if dataset.endswith("gamma"):
         assert result.auc > 0.8  # a factor 3 in energy is visible even to a 2-epoch CNN

@@ -13,8 +13,19 @@ import numpy as np
 import pytest
 
 from calobench.cli.main import main
-from calobench.datasets import (ChecksumStore, DatasetSpec, FileSpec, ensure_files, file_status, get_dataset,
-                                load_cards, make_files, open_role, role_checksums, verify)
+from calobench.datasets import (
+    ChecksumStore,
+    DatasetSpec,
+    FileSpec,
+    ensure_files,
+    file_status,
+    get_dataset,
+    load_cards,
+    make_files,
+    open_role,
+    role_checksums,
+    verify,
+)
 from calobench.datasets.cards import cards_dir
 from calobench.errors import ChecksumError, DatasetError
 from calobench.formats import read_showers
@@ -22,8 +33,15 @@ from calobench.plugins import PluginHost, datasets, set_host
 from calobench.registry import Provider
 from calobench.testing import random_showers, write_random_file
 
-REAL_SETS = ("calochallenge-ds1-photons", "calochallenge-ds1-pions", "calochallenge-ds2", "calochallenge-ds3",
-             "calogan-eplus", "calogan-gamma", "calogan-piplus")
+REAL_SETS = (
+    "calochallenge-ds1-photons",
+    "calochallenge-ds1-pions",
+    "calochallenge-ds2",
+    "calochallenge-ds3",
+    "calogan-eplus",
+    "calogan-gamma",
+    "calogan-piplus",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -80,8 +98,11 @@ def test_shipped_cards_parse_and_follow_the_protocol() -> None:
 def test_shipped_sizes_are_those_published() -> None:
     """Only the three sizes the sources publish are in the cards; the rest are left out."""
     sizes = {f.name: f.size for s in load_cards(kind="real") for f in s.files if f.size is not None}
-    assert sizes == {"dataset_1_photons_1.hdf5": 173797023, "dataset_2_1.hdf5": 1356475617,
-                     "dataset_2_2.hdf5": 1366708391}
+    assert sizes == {
+        "dataset_1_photons_1.hdf5": 173797023,
+        "dataset_2_1.hdf5": 1356475617,
+        "dataset_2_2.hdf5": 1366708391,
+    }
 
 
 def test_real_sets_are_registered_by_calobench(host: PluginHost) -> None:
@@ -147,35 +168,49 @@ def test_load_cards_filters_by_kind(tmp_path: Path) -> None:
     assert [s.name for s in specs] == ["synthetic-x"]
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(name="../x.hdf5"), "plain file name"),
-    (dict(rows=[3, 3]), "start < stop"),
-    (dict(rows=["a", 2]), "rows must be"),
-    (dict(md5="xyz"), "32 hex digits"),
-    (dict(size=0), "positive number of bytes"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(name="../x.hdf5"), "plain file name"),
+        (dict(rows=[3, 3]), "start < stop"),
+        (dict(rows=["a", 2]), "rows must be"),
+        (dict(md5="xyz"), "32 hex digits"),
+        (dict(size=0), "positive number of bytes"),
+    ],
+)
 def test_file_spec_validation(kwargs: dict, match: str) -> None:
     with pytest.raises(DatasetError, match=match):
         FileSpec(**{"name": "a.hdf5", "role": "train", **kwargs})
 
 
 def test_a_file_listed_twice_needs_row_windows() -> None:
-    common = dict(title="t", kind="real", geometry="calogan", particle="photon", format="calogan",
-                  energy_range_mev=(1e3, 1e5))
+    common = dict(
+        title="t", kind="real", geometry="calogan", particle="photon", format="calogan", energy_range_mev=(1e3, 1e5)
+    )
     with pytest.raises(DatasetError, match="each entry needs a row window"):
         DatasetSpec(name="x", files=(FileSpec("a.hdf5", "train"), FileSpec("a.hdf5", "reference")), **common)
     with pytest.raises(DatasetError, match="different url, md5 or size"):
-        DatasetSpec(name="x", files=(FileSpec("a.hdf5", "train", rows=(0, 5), size=10),
-                                     FileSpec("a.hdf5", "reference", rows=(5, 9), size=11)), **common)
-    spec = DatasetSpec(name="x", files=(FileSpec("a.hdf5", "train", rows=(0, 5)),
-                                        FileSpec("a.hdf5", "reference", rows=(5, 9))), **common)
+        DatasetSpec(
+            name="x",
+            files=(
+                FileSpec("a.hdf5", "train", rows=(0, 5), size=10),
+                FileSpec("a.hdf5", "reference", rows=(5, 9), size=11),
+            ),
+            **common,
+        )
+    spec = DatasetSpec(
+        name="x",
+        files=(FileSpec("a.hdf5", "train", rows=(0, 5)), FileSpec("a.hdf5", "reference", rows=(5, 9))),
+        **common,
+    )
     assert spec.unique_files() == [spec.files[0]]
     assert spec.parts("reference") == [(spec.path(spec.files[0]), 5, 9)]
 
 
 # ---------------------------------------------------------------------- the CLI on the shipped sets
-def test_datasets_list_shows_every_real_set_with_size_and_state(host: PluginHost,
-                                                                capsys: pytest.CaptureFixture) -> None:
+def test_datasets_list_shows_every_real_set_with_size_and_state(
+    host: PluginHost, capsys: pytest.CaptureFixture
+) -> None:
     assert main(["datasets", "list"]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
     for name in REAL_SETS:
@@ -190,9 +225,17 @@ def test_datasets_list_shows_every_real_set_with_size_and_state(host: PluginHost
 def test_datasets_info_shows_the_card(host: PluginHost, capsys: pytest.CaptureFixture) -> None:
     assert main(["datasets", "info", "calochallenge-ds3"]) == 0
     out = capsys.readouterr().out
-    for text in ("10.5281/zenodo.6366323", "CC BY 4.0", "2410.21611", "40500 voxels", "1000 - 1000000 MeV",
-                 "dataset_3_2.hdf5 (extra)", "5e8d82e6a6c28c6914a3b602a1cfa299 (published)",
-                 str(get_dataset("calochallenge-ds3").directory() / "dataset_3_4.hdf5"), "missing"):
+    for text in (
+        "10.5281/zenodo.6366323",
+        "CC BY 4.0",
+        "2410.21611",
+        "40500 voxels",
+        "1000 - 1000000 MeV",
+        "dataset_3_2.hdf5 (extra)",
+        "5e8d82e6a6c28c6914a3b602a1cfa299 (published)",
+        str(get_dataset("calochallenge-ds3").directory() / "dataset_3_4.hdf5"),
+        "missing",
+    ):
         assert text in out, text
     assert main(["datasets", "info", "calogan-piplus"]) == 0
     out = capsys.readouterr().out
@@ -203,8 +246,7 @@ def test_datasets_info_shows_the_card(host: PluginHost, capsys: pytest.CaptureFi
 def test_datasets_path(host: PluginHost, capsys: pytest.CaptureFixture) -> None:
     assert main(["datasets", "path", "calochallenge-ds3", "--role", "reference"]) == 0
     directory = get_dataset("calochallenge-ds3").directory()
-    assert capsys.readouterr().out.split() == [str(directory / "dataset_3_3.hdf5"),
-                                               str(directory / "dataset_3_4.hdf5")]
+    assert capsys.readouterr().out.split() == [str(directory / "dataset_3_3.hdf5"), str(directory / "dataset_3_4.hdf5")]
     assert main(["datasets", "path", "calogan-eplus"]) == 0
     assert capsys.readouterr().out.split() == [str(get_dataset("calogan-eplus").directory() / "eplus.hdf5")]
 
@@ -233,14 +275,25 @@ def test_ensure_files_of_a_real_set_that_is_not_downloaded(host: PluginHost) -> 
 # ---------------------------------------------------------------------- files placed by hand
 def by_hand_spec(md5: str | None, n_showers: int = 100) -> DatasetSpec:
     """A CaloGAN-like real set: one file without URL, split into train and reference row windows."""
-    return DatasetSpec(name="by-hand", title="placed by hand", kind="real", geometry="calogan", particle="photon",
-                       format="calogan", energy_range_mev=(1e3, 1e5), doi="10.0000/hand.1",
-                       files=(FileSpec("gamma.hdf5", "train", md5=md5, n_showers=n_showers, rows=(0, 70)),
-                              FileSpec("gamma.hdf5", "reference", md5=md5, n_showers=n_showers, rows=(70, 100))))
+    return DatasetSpec(
+        name="by-hand",
+        title="placed by hand",
+        kind="real",
+        geometry="calogan",
+        particle="photon",
+        format="calogan",
+        energy_range_mev=(1e3, 1e5),
+        doi="10.0000/hand.1",
+        files=(
+            FileSpec("gamma.hdf5", "train", md5=md5, n_showers=n_showers, rows=(0, 70)),
+            FileSpec("gamma.hdf5", "reference", md5=md5, n_showers=n_showers, rows=(70, 100)),
+        ),
+    )
 
 
-def test_verify_a_file_placed_by_hand_with_published_md5(host: PluginHost, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture) -> None:
+def test_verify_a_file_placed_by_hand_with_published_md5(
+    host: PluginHost, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     source = write_random_file(tmp_path / "gamma.hdf5", "calogan", n=100, seed=3)
     spec = register(host, by_hand_spec(md5_of(source)))
     assert main(["datasets", "path", "by-hand"]) == 0
@@ -271,8 +324,9 @@ def test_verify_a_file_placed_by_hand_with_published_md5(host: PluginHost, tmp_p
         ensure_files(spec, "train")
 
 
-def test_trust_on_first_use(host: PluginHost, tmp_path: Path, caplog: pytest.LogCaptureFixture,
-                            capsys: pytest.CaptureFixture) -> None:
+def test_trust_on_first_use(
+    host: PluginHost, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture
+) -> None:
     spec = register(host, by_hand_spec(None))
     target = spec.path(spec.files[0])
     target.parent.mkdir(parents=True)
@@ -328,19 +382,30 @@ class Maker:
     def __init__(self) -> None:
         self.calls: list[tuple[str, int | None, int | None]] = []
 
-    def __call__(self, spec: DatasetSpec, file: FileSpec, path: Path, n_showers: int | None = None,
-                 seed: int | None = None) -> None:
+    def __call__(
+        self, spec: DatasetSpec, file: FileSpec, path: Path, n_showers: int | None = None, seed: int | None = None
+    ) -> None:
         self.calls.append((file.name, n_showers, seed))
         n = n_showers or file.n_showers or 32
         write_random_file(path, spec.geometry, n=n, seed=file.seed if seed is None else seed)
 
 
 def synthetic_spec(maker: Maker) -> DatasetSpec:
-    return DatasetSpec(name="synthetic-test", title="made on demand", kind="synthetic", geometry="ds1-photons",
-                       particle="photon", format="calochallenge", energy_range_mev=(1e3, 1e5), maker=maker,
-                       files=(FileSpec("s_1.hdf5", "train", n_showers=40, seed=1),
-                              FileSpec("s_2.hdf5", "reference", n_showers=24, seed=2),
-                              FileSpec("s_3.hdf5", "reference", n_showers=16, seed=3)))
+    return DatasetSpec(
+        name="synthetic-test",
+        title="made on demand",
+        kind="synthetic",
+        geometry="ds1-photons",
+        particle="photon",
+        format="calochallenge",
+        energy_range_mev=(1e3, 1e5),
+        maker=maker,
+        files=(
+            FileSpec("s_1.hdf5", "train", n_showers=40, seed=1),
+            FileSpec("s_2.hdf5", "reference", n_showers=24, seed=2),
+            FileSpec("s_3.hdf5", "reference", n_showers=16, seed=3),
+        ),
+    )
 
 
 def test_ensure_files_makes_missing_synthetic_files_once(host: PluginHost) -> None:
@@ -353,8 +418,9 @@ def test_ensure_files_makes_missing_synthetic_files_once(host: PluginHost) -> No
     assert len(maker.calls) == 2
     with open_role(spec, "reference") as showers:  # files joined in card order
         assert showers.n_showers == 40
-        expected = np.concatenate([random_showers("ds1-photons", 24, 2).energies,
-                                   random_showers("ds1-photons", 16, 3).energies])
+        expected = np.concatenate(
+            [random_showers("ds1-photons", 24, 2).energies, random_showers("ds1-photons", 16, 3).energies]
+        )
         np.testing.assert_array_equal(showers.read().energies, expected)
     assert {s.state for s in file_status(spec, ["s_2.hdf5", "s_3.hdf5"])} == {"verified"}
     assert role_checksums(spec, "reference") == {p.name: md5_of(p) for p in parts}
@@ -378,7 +444,7 @@ def test_make_command(host: PluginHost, capsys: pytest.CaptureFixture) -> None:
     assert read_showers(spec.path(spec.files[0])).energies.shape == (40, 368)
     assert make_files(spec, "train") == [(spec.path(spec.files[0]), False)]
     assert main(["datasets", "list"]) == 0
-    line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("synthetic-test"))
+    line = next(row for row in capsys.readouterr().out.splitlines() if row.startswith("synthetic-test"))
     assert "made locally" in line and "40 / 40" in line and "verified (all 3)" in line
 
 

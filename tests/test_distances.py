@@ -35,7 +35,8 @@ def test_frechet_distance_closed_form() -> None:
     assert frechet_distance(mu1, sigma, mu1, sigma) == pytest.approx(0.0, abs=1e-9)
     root = np.real(linalg.sqrtm(sigma @ np.diag(b)))
     assert frechet_distance(mu1, sigma, mu2, np.diag(b)) == pytest.approx(
-        np.sum((mu1 - mu2) ** 2) + np.trace(sigma) + b.sum() - 2 * np.trace(root), rel=1e-10)
+        np.sum((mu1 - mu2) ** 2) + np.trace(sigma) + b.sum() - 2 * np.trace(root), rel=1e-10
+    )
 
 
 def test_normalization_uses_the_reference_maximum() -> None:
@@ -61,8 +62,7 @@ def naive_mmd2(x: np.ndarray, y: np.ndarray) -> float:
     d = x.shape[1]
     kxx, kyy, kxy = ((x @ x.T / d + 1) ** 4, (y @ y.T / d + 1) ** 4, (x @ y.T / d + 1) ** 4)
     m, n = len(x), len(y)
-    return ((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
-            - 2 * kxy.mean())
+    return (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1)) - 2 * kxy.mean()
 
 
 def test_mmd_matches_the_naive_formula_blockwise() -> None:
@@ -94,10 +94,12 @@ def naive_prdc(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:
     rr, ff, rf = cdist(real, real), cdist(fake, fake), cdist(real, fake)
     r_radius = np.sort(rr, axis=1)[:, k]
     f_radius = np.sort(ff, axis=1)[:, k]
-    return {"precision": (rf < r_radius[:, None]).any(axis=0).mean(),
-            "recall": (rf < f_radius[None, :]).any(axis=1).mean(),
-            "density": (rf < r_radius[:, None]).sum(axis=0).mean() / k,
-            "coverage": (rf.min(axis=1) < r_radius).mean()}
+    return {
+        "precision": (rf < r_radius[:, None]).any(axis=0).mean(),
+        "recall": (rf < f_radius[None, :]).any(axis=1).mean(),
+        "density": (rf < r_radius[:, None]).sum(axis=0).mean() / k,
+        "coverage": (rf.min(axis=1) < r_radius).mean(),
+    }
 
 
 def test_prdc_matches_the_reference_algorithm() -> None:

@@ -8,8 +8,8 @@ length than the card says.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import http.server
+import importlib
 import logging
 import re
 import shutil
@@ -72,7 +72,7 @@ def _handler(server: FileServer) -> type[http.server.BaseHTTPRequestHandler]:
         def _record(self, status: int) -> None:
             server.log.append((self.path, self.headers.get("Range"), status))
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             behaviour = server.behaviours.setdefault(self.path, Behaviour())
             behaviour.gets += 1
             first = behaviour.gets == 1
@@ -127,8 +127,10 @@ def _handler(server: FileServer) -> type[http.server.BaseHTTPRequestHandler]:
 def payloads(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     """Two small CaloChallenge files (ds1-photons geometry), a few hundred kB each."""
     directory = tmp_path_factory.mktemp("payloads")
-    return {name: write_random_file(directory / name, "ds1-photons", n=150, seed=seed).read_bytes()
-            for seed, name in enumerate(["train.hdf5", "reference.hdf5"])}
+    return {
+        name: write_random_file(directory / name, "ds1-photons", n=150, seed=seed).read_bytes()
+        for seed, name in enumerate(["train.hdf5", "reference.hdf5"])
+    }
 
 
 @pytest.fixture
@@ -166,26 +168,44 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def remote_spec(server: FileServer, *, md5s: dict[str, str] | None = None, sizes: bool = True,
-                urls: dict[str, str | None] | None = None, name: str = "test-remote") -> DatasetSpec:
+def remote_spec(
+    server: FileServer,
+    *,
+    md5s: dict[str, str] | None = None,
+    sizes: bool = True,
+    urls: dict[str, str | None] | None = None,
+    name: str = "test-remote",
+) -> DatasetSpec:
     files = []
     for role, filename in (("train", "train.hdf5"), ("reference", "reference.hdf5")):
         data = server.files[filename]
-        files.append(FileSpec(
-            name=filename, role=role,
-            url=(urls or {}).get(filename, server.url(filename)),
-            md5=(md5s or {}).get(filename, md5(data)),
-            size=len(data) if sizes else None,
-            n_showers=150,
-        ))
-    return DatasetSpec(name=name, title="test data set on a local server", kind="real", geometry="ds1-photons",
-                       particle="photon", format="calochallenge", files=tuple(files), energy_range_mev=(1e3, 1e5),
-                       doi="10.0000/test.1")
+        files.append(
+            FileSpec(
+                name=filename,
+                role=role,
+                url=(urls or {}).get(filename, server.url(filename)),
+                md5=(md5s or {}).get(filename, md5(data)),
+                size=len(data) if sizes else None,
+                n_showers=150,
+            )
+        )
+    return DatasetSpec(
+        name=name,
+        title="test data set on a local server",
+        kind="real",
+        geometry="ds1-photons",
+        particle="photon",
+        format="calochallenge",
+        files=tuple(files),
+        energy_range_mev=(1e3, 1e5),
+        doi="10.0000/test.1",
+    )
 
 
 def fetch(spec: DatasetSpec, sleeps: Sleeps, **kwargs):
-    options = dict(progress=False, retry=RetryPolicy(attempts=3, delays=(1.0, 5.0), sleep=sleeps), timeout=5.0,
-                   block_size=BLOCK)
+    options = dict(
+        progress=False, retry=RetryPolicy(attempts=3, delays=(1.0, 5.0), sleep=sleeps), timeout=5.0, block_size=BLOCK
+    )
     options.update(kwargs)
     return download(spec, **options)
 
@@ -351,8 +371,9 @@ def test_corrupt_local_file_is_moved_aside_and_fetched_again(server: FileServer,
     assert corrupt_path(path).read_bytes() == bytes(bad)
 
 
-def test_file_without_md5_is_trusted_on_first_use(server: FileServer, sleeps: Sleeps,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_file_without_md5_is_trusted_on_first_use(
+    server: FileServer, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
+) -> None:
     spec = remote_spec(server, md5s={"train.hdf5": None}, sizes=False)
     with caplog.at_level(logging.WARNING, "calobench.datasets"):
         fetch(spec, sleeps)
@@ -376,16 +397,24 @@ def test_file_without_url_explains_the_manual_download(server: FileServer, sleep
 
 
 def test_download_refuses_synthetic_sets(server: FileServer) -> None:
-    spec = DatasetSpec(name="synthetic-x", title="x", kind="synthetic", geometry="ds1-photons", particle="photon",
-                       format="calochallenge", energy_range_mev=(1e3, 1e5),
-                       files=(FileSpec("a.hdf5", "train"), FileSpec("b.hdf5", "reference")),
-                       maker=lambda *args, **kwargs: None)
+    spec = DatasetSpec(
+        name="synthetic-x",
+        title="x",
+        kind="synthetic",
+        geometry="ds1-photons",
+        particle="photon",
+        format="calochallenge",
+        energy_range_mev=(1e3, 1e5),
+        files=(FileSpec("a.hdf5", "train"), FileSpec("b.hdf5", "reference")),
+        maker=lambda *args, **kwargs: None,
+    )
     with pytest.raises(DatasetError, match="datasets make synthetic-x"):
         download(spec)
 
 
-def test_cli_download_and_verify(server: FileServer, capsys: pytest.CaptureFixture,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_download_and_verify(
+    server: FileServer, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = remote_spec(server, name="cli-remote")
     host = PluginHost(entry_points=[])
     host.datasets.add(spec.name, spec, Provider("tests", "tests", "0"))

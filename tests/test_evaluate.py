@@ -42,8 +42,23 @@ def _report(out: Path) -> dict[str, Any]:
 def test_report_has_the_keys_of_the_issue(ds1_files, tmp_path, capsys) -> None:
     ref, gen = ds1_files
     out = tmp_path / "eval"
-    status = main(["evaluate", str(gen), "--reference", str(ref), "--preset", "smoke", "--metrics", CHEAP,
-                   "--seed", "3", "--no-plots", "--out", str(out)])
+    status = main(
+        [
+            "evaluate",
+            str(gen),
+            "--reference",
+            str(ref),
+            "--preset",
+            "smoke",
+            "--metrics",
+            CHEAP,
+            "--seed",
+            "3",
+            "--no-plots",
+            "--out",
+            str(out),
+        ]
+    )
     assert status == 0, capsys.readouterr().err
     report = _report(out)
     assert report["schema_version"] == 1
@@ -77,12 +92,33 @@ def test_report_has_the_keys_of_the_issue(ds1_files, tmp_path, capsys) -> None:
 def test_plots_are_written(ds1_files, tmp_path) -> None:
     ref, gen = ds1_files
     out = tmp_path / "eval"
-    assert main(["evaluate", str(gen), "--reference", str(ref), "--preset", "smoke", "--metrics",
-                 "separation_power,energy_response,layer_correlation", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(gen),
+                "--reference",
+                str(ref),
+                "--preset",
+                "smoke",
+                "--metrics",
+                "separation_power,energy_response,layer_correlation",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = _report(out)
     names = {Path(p).name for p in report["plots"]}
-    assert {"etot_einc_and_voxels.png", "e_layer.png", "average_shower.png", "etot_einc_per_energy.png",
-            "energy_response.png", "layer_correlation.png"} <= names
+    assert {
+        "etot_einc_and_voxels.png",
+        "e_layer.png",
+        "average_shower.png",
+        "etot_einc_per_energy.png",
+        "energy_response.png",
+        "layer_correlation.png",
+    } <= names
     for plot in report["plots"]:
         assert (out / plot).read_bytes()[:4] == b"\x89PNG"
 
@@ -90,8 +126,24 @@ def test_plots_are_written(ds1_files, tmp_path) -> None:
 def test_classifiers_integrate(ds1_files, tmp_path) -> None:
     ref, gen = ds1_files
     out = tmp_path / "eval"
-    assert main(["evaluate", str(gen), "--reference", str(ref), "--preset", "smoke", "--metrics", "classifier",
-                 "--no-plots", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(gen),
+                "--reference",
+                str(ref),
+                "--preset",
+                "smoke",
+                "--metrics",
+                "classifier",
+                "--no-plots",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = _report(out)
     for mode in ("low", "low_normed", "high", "bdt_high"):
         entry = report["classifier"][mode]
@@ -108,8 +160,10 @@ def test_mismatched_geometries_are_one_clear_error(tmp_path, capsys) -> None:
     assert main(["evaluate", str(gen), "--reference", str(ref), "--out", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "ds1-photons (368 voxels)" in err and "ds1-pions (533 voxels)" in err
-    assert main(["evaluate", str(gen), "--reference", str(ref), "--geometry", "ds1-pions",
-                 "--out", str(tmp_path / "o")]) == 1
+    assert (
+        main(["evaluate", str(gen), "--reference", str(ref), "--geometry", "ds1-pions", "--out", str(tmp_path / "o")])
+        == 1
+    )
     assert "reference sample" in capsys.readouterr().err
 
 
@@ -124,8 +178,24 @@ def test_unknown_metric_and_exclusive_options(ds1_files, tmp_path, capsys) -> No
 def test_failed_metric_is_recorded_and_the_rest_runs(tmp_path) -> None:
     ref, gen = _ds1_file(tmp_path / "r.h5", 5, 1), _ds1_file(tmp_path / "g.h5", 5, 2)
     out = tmp_path / "eval"
-    assert main(["evaluate", str(gen), "--reference", str(ref), "--preset", "smoke", "--metrics",
-                 "separation_power,prdc", "--no-plots", "--out", str(out)]) == 1
+    assert (
+        main(
+            [
+                "evaluate",
+                str(gen),
+                "--reference",
+                str(ref),
+                "--preset",
+                "smoke",
+                "--metrics",
+                "separation_power,prdc",
+                "--no-plots",
+                "--out",
+                str(out),
+            ]
+        )
+        == 1
+    )
     report = _report(out)
     assert report["prdc"] is None and report["metrics"]["prdc"]["status"] == "failed"
     assert "more than 5 showers" in report["metrics"]["prdc"]["reason"]
@@ -135,8 +205,26 @@ def test_failed_metric_is_recorded_and_the_rest_runs(tmp_path) -> None:
 def test_dataset_sets_geometry_and_threshold(ds1_files, tmp_path) -> None:
     ref, gen = ds1_files
     out = tmp_path / "eval"
-    assert main(["evaluate", str(gen), "--reference", str(ref), "--dataset", "synthetic-ds1-photons", "--preset",
-                 "smoke", "--metrics", "separation_power", "--no-plots", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(gen),
+                "--reference",
+                str(ref),
+                "--dataset",
+                "synthetic-ds1-photons",
+                "--preset",
+                "smoke",
+                "--metrics",
+                "separation_power",
+                "--no-plots",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = _report(out)
     assert report["dataset"] == "synthetic-ds1-photons" and report["threshold_mev"] == 1.0
 
@@ -145,8 +233,23 @@ def test_calogan_files_evaluate_with_plots(tmp_path) -> None:
     ref = write_random_file(tmp_path / "ref.h5", "calogan", n=60, seed=1)
     gen = write_random_file(tmp_path / "gen.h5", "calogan", n=50, seed=2)
     out = tmp_path / "eval"
-    assert main(["evaluate", str(gen), "--reference", str(ref), "--preset", "smoke", "--metrics",
-                 "separation_power,w1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(gen),
+                "--reference",
+                str(ref),
+                "--preset",
+                "smoke",
+                "--metrics",
+                "separation_power,w1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = _report(out)
     assert report["geometry"] == "calogan" and set(report["separation_power"]["ec_eta"]) == {"0", "1", "2"}
     assert "etot_einc_per_energy" not in report["separation_power"]
@@ -171,8 +274,22 @@ def test_a_plugin_metric_runs_and_is_versioned(ds1_files, tmp_path) -> None:
     try:
         out = tmp_path / "eval"
         ref, gen = ds1_files
-        assert main(["evaluate", str(gen), "--reference", str(ref), "--metrics", "mean_energy_ratio", "--no-plots",
-                     "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "evaluate",
+                    str(gen),
+                    "--reference",
+                    str(ref),
+                    "--metrics",
+                    "mean_energy_ratio",
+                    "--no-plots",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
     finally:
         set_host(previous)
     report = _report(out)

@@ -185,10 +185,9 @@ def test_empty_file(tmp_path: Path) -> None:
 def test_writer_is_atomic(tmp_path: Path) -> None:
     target = tmp_path / "out.hdf5"
     showers = random_showers("ds1-photons", n=10)
-    with pytest.raises(RuntimeError):
-        with ShowerWriter(target, showers.geometry) as writer:
-            writer.append(showers)
-            raise RuntimeError("interrupted")
+    with pytest.raises(RuntimeError), ShowerWriter(target, showers.geometry) as writer:
+        writer.append(showers)
+        raise RuntimeError("interrupted")
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
     with ShowerWriter(target, showers.geometry) as writer:

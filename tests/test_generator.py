@@ -43,12 +43,15 @@ class Faulty(Generator):
         raise NotImplementedError
 
 
-@pytest.mark.parametrize("mode, message", [
-    ("short", r"returned shape \(3, 367\) from sample\(\); expected \(3, 368\)"),
-    ("float64", "returned dtype float64 from sample\\(\\); expected float32"),
-    ("list", "returned list from sample\\(\\); expected a numpy array"),
-    ("negative", "negative"),
-])
+@pytest.mark.parametrize(
+    "mode, message",
+    [
+        ("short", r"returned shape \(3, 367\) from sample\(\); expected \(3, 368\)"),
+        ("float64", "returned dtype float64 from sample\\(\\); expected float32"),
+        ("list", "returned list from sample\\(\\); expected a numpy array"),
+        ("negative", "negative"),
+    ],
+)
 def test_wrong_output_is_a_plugin_error_naming_the_generator(mode, message):
     model = Faulty(builtin_geometry("ds1-photons"), {"mode": mode}, preset="smoke")
     with pytest.raises(PluginError, match=message) as info:
@@ -85,8 +88,11 @@ def test_geometry_round_trips_through_json():
     for name in ("ds1-photons", "calogan", "ds2"):
         assert geometry_to_dict(builtin_geometry(name)) == {"name": name}
         assert geometry_from_dict(geometry_to_dict(builtin_geometry(name))) == builtin_geometry(name)
-    custom = parse_binning_xml('<Bins><Bin pid="22" name="photon"><Layer id="0" r_edges="0,5,10" n_bin_alpha="3"/>'
-                               '<Layer id="1" r_edges="0,2" n_bin_alpha="1"/></Bin></Bins>', name="mine")
+    custom = parse_binning_xml(
+        '<Bins><Bin pid="22" name="photon"><Layer id="0" r_edges="0,5,10" n_bin_alpha="3"/>'
+        '<Layer id="1" r_edges="0,2" n_bin_alpha="1"/></Bin></Bins>',
+        name="mine",
+    )
     data = geometry_to_dict(custom)
     assert len(data["layers"]) == 2
     restored = geometry_from_dict(data)

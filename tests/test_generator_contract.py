@@ -19,7 +19,7 @@ def _synthetic_available() -> bool:
         from calobench.simulator import simulate  # noqa: F401
 
         return get_dataset(SYNTHETIC).kind == "synthetic"
-    except Exception:  # noqa: BLE001 - anything missing means: fall back to random showers
+    except Exception:
         return False
 
 

@@ -133,7 +133,10 @@ def test_unknown_geometry_suggests() -> None:
         ('<Bins><Bin name="x"><Layer id="0" r_edges="0,5" n_bin_alpha="0"/></Bin></Bins>', "n_bin_alpha must be >= 1"),
         ('<Bins><Bin name="x"><Layer r_edges="0,5" n_bin_alpha="1"/></Bin></Bins>', "is not an integer"),
         ('<Bins><Bin name="x"><Layer id="0" n_bin_alpha="1"/></Bin></Bins>', "missing attribute r_edges"),
-        ('<Bins><Bin name="x"><Layer id="0" r_edges="0,1"/><Layer id="0" r_edges="0,2"/></Bin></Bins>', "repeats layer ids"),
+        (
+            '<Bins><Bin name="x"><Layer id="0" r_edges="0,1"/><Layer id="0" r_edges="0,2"/></Bin></Bins>',
+            "repeats layer ids",
+        ),
     ],
 )
 def test_malformed_xml_gives_clear_errors(text: str, message: str) -> None:
@@ -142,8 +145,10 @@ def test_malformed_xml_gives_clear_errors(text: str, message: str) -> None:
 
 
 def test_several_bins_need_a_particle() -> None:
-    text = ('<Bins><Bin name="a"><Layer id="0" r_edges="0,1" n_bin_alpha="2"/></Bin>'
-            '<Bin name="b"><Layer id="0" r_edges="0,1,2" n_bin_alpha="3"/></Bin></Bins>')
+    text = (
+        '<Bins><Bin name="a"><Layer id="0" r_edges="0,1" n_bin_alpha="2"/></Bin>'
+        '<Bin name="b"><Layer id="0" r_edges="0,1,2" n_bin_alpha="3"/></Bin></Bins>'
+    )
     with pytest.raises(GeometryError, match="choose one"):
         parse_binning_xml(text)
     assert parse_binning_xml(text, particle="b").n_voxels == 6

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from calobench_example import MeanShower
 
 from calobench.cli.main import main
 from calobench.datasets import DatasetSpec, FileSpec
@@ -21,7 +22,6 @@ from calobench.plugins import PluginHost, set_host
 from calobench.registry import Provider
 from calobench.results import read_result, read_results
 from calobench.simulator import incident_spectrum, simulate
-from calobench_example import MeanShower
 
 DATASET = "synthetic-lbtest"
 
@@ -69,11 +69,24 @@ def host():
     provider = Provider("tests", "calobench-tests", "0.0")
     for cls in (FailsInTraining, InterruptedOnce, OnlyDs2, NeedsTeacher):
         host.generators.add(cls.name, cls, provider)
-    host.datasets.add(DATASET, DatasetSpec(
-        name=DATASET, title="tiny simulated DS1 photons", kind="synthetic", geometry="ds1-photons",
-        particle="photon", format="calochallenge", energy_range_mev=(256.0, 4194304.0), maker=_maker,
-        files=(FileSpec("train.hdf5", "train", n_showers=600, seed=1),
-               FileSpec("reference.hdf5", "reference", n_showers=400, seed=2))), provider)
+    host.datasets.add(
+        DATASET,
+        DatasetSpec(
+            name=DATASET,
+            title="tiny simulated DS1 photons",
+            kind="synthetic",
+            geometry="ds1-photons",
+            particle="photon",
+            format="calochallenge",
+            energy_range_mev=(256.0, 4194304.0),
+            maker=_maker,
+            files=(
+                FileSpec("train.hdf5", "train", n_showers=600, seed=1),
+                FileSpec("reference.hdf5", "reference", n_showers=400, seed=2),
+            ),
+        ),
+        provider,
+    )
     previous = set_host(host)
     yield host
     set_host(previous)
@@ -116,8 +129,9 @@ repeats = 2
 
 
 def test_run_records_finished_failed_and_unsupported_models(host, tmp_path):
-    suite = load_suite(_suite_file(tmp_path, ["example-mean-shower", FailsInTraining.name, OnlyDs2.name,
-                                              "baseline-uncorrelated"]))
+    suite = load_suite(
+        _suite_file(tmp_path, ["example-mean-shower", FailsInTraining.name, OnlyDs2.name, "baseline-uncorrelated"])
+    )
     summary = run_suite(suite, root=tmp_path / "lb")
     assert sorted(summary.finished) == ["baseline-uncorrelated-seed0", "example-mean-shower-seed0"]
     assert summary.failed == [f"{FailsInTraining.name}-seed0"]
@@ -172,11 +186,14 @@ def test_killed_run_resumes_without_redoing_finished_models(host, tmp_path, trai
 
 def test_dependencies_run_first_and_fill_the_config(host, tmp_path):
     assert ordered_models([NeedsTeacher.name, "example-mean-shower"], host.generators) == [
-        "example-mean-shower", NeedsTeacher.name]
+        "example-mean-shower",
+        NeedsTeacher.name,
+    ]
     with pytest.raises(ConfigError, match="needs a finished 'example-mean-shower'"):
         runner_module._dependency_overrides(NeedsTeacher, SuitePaths(tmp_path, "x"), 0, {})
     overrides = runner_module._dependency_overrides(
-        NeedsTeacher, SuitePaths(tmp_path, "x"), 3, {"example-mean-shower": {"status": "finished"}})
+        NeedsTeacher, SuitePaths(tmp_path, "x"), 3, {"example-mean-shower": {"status": "finished"}}
+    )
     assert overrides == {"min_response": str(tmp_path / "x" / "runs" / "example-mean-shower-seed3")}
 
 
@@ -200,8 +217,13 @@ def test_shipped_suites_parse():
     quick = load_suite("quick")
     assert quick.dataset == "synthetic-ds1-photons" and quick.models is None and quick.preset == "quick"
     assert quick.reference_showers and quick.timing_batch_sizes
-    for name in ("synthetic-ds1-photons", "synthetic-ds1-pions", "synthetic-ds2", "synthetic-calogan-eplus",
-                 "calochallenge-ds3"):
+    for name in (
+        "synthetic-ds1-photons",
+        "synthetic-ds1-pions",
+        "synthetic-ds2",
+        "synthetic-calogan-eplus",
+        "calochallenge-ds3",
+    ):
         assert load_suite(name).preset == "paper"
 
 

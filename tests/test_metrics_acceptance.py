@@ -55,8 +55,15 @@ def _simulate(seed: int) -> Showers:
 
 
 def _evaluate(reference: Showers, generated: Showers, metrics: str, preset: str = "quick") -> dict:
-    context = EvaluationContext(InMemorySource(reference), InMemorySource(generated), reference.geometry, 1.0,
-                                preset=preset, seed=0, dataset=DATASET)
+    context = EvaluationContext(
+        InMemorySource(reference),
+        InMemorySource(generated),
+        reference.geometry,
+        1.0,
+        preset=preset,
+        seed=0,
+        dataset=DATASET,
+    )
     sections, outcomes = run_metrics(context, select_metrics(metrics))
     assert all(o.status == "ok" for o in outcomes), [(o.name, o.reason) for o in outcomes]
     return sections
@@ -76,23 +83,29 @@ def test_acceptance_figures() -> None:
     same = _evaluate(reference, other, "separation_power,fpd,classifier_low", preset="quick")
     powers = _all_powers(same["separation_power"])
     figures["independent"] = {
-        "max_separation_power": max(powers.values()), "argmax": max(powers, key=powers.get),
-        "etot_einc": powers["etot_einc"], "voxel": powers["voxel"],
+        "max_separation_power": max(powers.values()),
+        "argmax": max(powers, key=powers.get),
+        "etot_einc": powers["etot_einc"],
+        "voxel": powers["voxel"],
         "per_energy": same["separation_power"]["etot_einc_per_energy"],
-        "fpd": same["fpd"]["value"], "fpd_error": same["fpd"]["error"],
+        "fpd": same["fpd"]["value"],
+        "fpd_error": same["fpd"]["error"],
         "auc_low": same["classifier"]["low"]["auc"],
     }
     scaled = scale_energies(other, 1.05)
-    shifted = _evaluate(reference, scaled,
-                        "separation_power,classifier_low,classifier_high,classifier_bdt_high")
-    figures["scaled_1.05"] = {"etot_einc": shifted["separation_power"]["etot_einc"],
-                              "auc_low": shifted["classifier"]["low"]["auc"],
-                              "auc_high": shifted["classifier"]["high"]["auc"],
-                              "auc_bdt_high": shifted["classifier"]["bdt_high"]["auc"]}
+    shifted = _evaluate(reference, scaled, "separation_power,classifier_low,classifier_high,classifier_bdt_high")
+    figures["scaled_1.05"] = {
+        "etot_einc": shifted["separation_power"]["etot_einc"],
+        "auc_low": shifted["classifier"]["low"]["auc"],
+        "auc_high": shifted["classifier"]["high"]["auc"],
+        "auc_bdt_high": shifted["classifier"]["bdt_high"]["auc"],
+    }
 
     shuffled = _evaluate(reference, shuffle_within_layers(other, 7), "separation_power,classifier_low")
-    figures["shuffled_layers"] = {"auc_low": shuffled["classifier"]["low"]["auc"],
-                                  "e_layer_max": max(shuffled["separation_power"]["e_layer"].values())}
+    figures["shuffled_layers"] = {
+        "auc_low": shuffled["classifier"]["low"]["auc"],
+        "e_layer_max": max(shuffled["separation_power"]["e_layer"].values()),
+    }
     print(json.dumps(figures, indent=1))
 
     independent = figures["independent"]

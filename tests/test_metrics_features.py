@@ -20,12 +20,13 @@ def plain_features(showers: Showers, threshold: float) -> dict[str, np.ndarray]:
     geometry = showers.geometry
     energies = showers.energies.astype(np.float64)
     energies[energies < threshold] = 0.0
-    out: dict[str, list] = {k: [] for k in ("e_layer", "ec_eta", "ec_phi", "width_eta", "width_phi", "ec_r",
-                                            "width_r", "sparsity")}
+    out: dict[str, list] = {
+        k: [] for k in ("e_layer", "ec_eta", "ec_phi", "width_eta", "width_phi", "ec_r", "width_r", "sparsity")
+    }
     start = 0
     for layer in geometry.layers:
         n_alpha, n_r = layer.shape
-        block = energies[:, start:start + n_alpha * n_r].reshape(-1, n_alpha, n_r)
+        block = energies[:, start : start + n_alpha * n_r].reshape(-1, n_alpha, n_r)
         start += n_alpha * n_r
         edges = np.array(layer.r_edges)
         r = np.tile((edges[:-1] + edges[1:]) / 2, (n_alpha, 1))
@@ -38,9 +39,9 @@ def plain_features(showers: Showers, threshold: float) -> dict[str, np.ndarray]:
             if name != "r" and n_alpha == 1:
                 continue
             centre = (block * x).sum(axis=(1, 2)) / (total + EPS)
-            second = (block * x ** 2).sum(axis=(1, 2)) / (total + EPS)
+            second = (block * x**2).sum(axis=(1, 2)) / (total + EPS)
             out[f"ec_{name}"].append(centre)
-            out[f"width_{name}"].append(np.sqrt(np.maximum(second - centre ** 2, 0)))
+            out[f"width_{name}"].append(np.sqrt(np.maximum(second - centre**2, 0)))
     result = {k: np.stack(v, axis=1) for k, v in out.items()}
     result["e_tot"] = energies.sum(axis=1)
     return result

@@ -15,7 +15,7 @@ from calobench.errors import PluginError, RegistryError
 from calobench.plugins import PluginHost
 from calobench.registry import Provider, Registry
 
-GOOD = '''
+GOOD = """
 from calobench.cli.command import Command
 from calobench.hookspecs import hookimpl
 from calobench_example import MeanShower
@@ -33,31 +33,31 @@ def calobench_generators():
 @hookimpl
 def calobench_commands():
     return [Command("fake-hello", "say hello", lambda parser: None, lambda args: print("hello from a plugin"))]
-'''
+"""
 
-RAISES = '''
+RAISES = """
 raise RuntimeError("this plugin is broken on import")
-'''
+"""
 
-GARBAGE = '''
+GARBAGE = """
 from calobench.hookspecs import hookimpl
 
 
 @hookimpl
 def calobench_generators():
     return [42, "not a class"]
-'''
+"""
 
-NOT_A_LIST = '''
+NOT_A_LIST = """
 from calobench.hookspecs import hookimpl
 
 
 @hookimpl
 def calobench_generators():
     return "fake-model"
-'''
+"""
 
-DUPLICATE = '''
+DUPLICATE = """
 from calobench.hookspecs import hookimpl
 from calobench_example import MeanShower
 
@@ -69,25 +69,25 @@ class Clash(MeanShower):
 @hookimpl
 def calobench_generators():
     return [Clash]
-'''
+"""
 
-HOOK_RAISES = '''
+HOOK_RAISES = """
 from calobench.hookspecs import hookimpl
 
 
 @hookimpl
 def calobench_metrics():
     raise ValueError("cannot build my metric")
-'''
+"""
 
-BAD_SIGNATURE = '''
+BAD_SIGNATURE = """
 from calobench.hookspecs import hookimpl
 
 
 @hookimpl
 def calobench_generators(unexpected_argument):
     return []
-'''
+"""
 
 FAKES = {
     "fakegood": ("fake-good-dist", "1.2.3", GOOD),
@@ -190,12 +190,13 @@ def test_disable_skips_named_plugins(fake_site: Path, monkeypatch: pytest.Monkey
     assert "fake-good-model" not in host.generators
 
 
-def test_cli_plugins_lists_failed_plugin(fake_site: Path, capsys: pytest.CaptureFixture[str],
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_plugins_lists_failed_plugin(
+    fake_site: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv(plugins.DISABLE_ENV, "fakeduplicate")
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
-    line = next(l for l in out.splitlines() if l.startswith("fakeraises"))
+    line = next(row for row in out.splitlines() if row.startswith("fakeraises"))
     assert "fake-raises-dist" in line and "0.1" in line and "failed" in line
     assert "this plugin is broken on import" in out
     assert main(["fake-hello"]) == 0

@@ -14,8 +14,12 @@ from calobench.metrics import binning
 from calobench.metrics.context import EvaluationContext
 from calobench.metrics.features import compute_features
 from calobench.metrics.scan import InMemorySource
-from calobench.metrics.separation import (histogram_counts, null_separation_power, separation_power,
-                                          separation_power_from_counts)
+from calobench.metrics.separation import (
+    histogram_counts,
+    null_separation_power,
+    separation_power,
+    separation_power_from_counts,
+)
 from calobench.metrics.separation_metric import SeparationPowerMetric, separation_powers
 from calobench.showers import Showers
 from calobench.testing import random_showers
@@ -82,7 +86,9 @@ def test_binnings_follow_the_protocol() -> None:
     assert binning.linear_edges(ds2, "ec_r", 7)[-1] == 42 and binning.linear_edges(ds2, "width_r", 7)[-1] == 20
     assert len(binning.linear_edges(ds2, "ec_eta", 7)) == 101
     assert binning.linear_edges(ds1, "ec_eta", 12)[0] == -500 and binning.linear_edges(ds1, "ec_eta", 2)[0] == -100
-    assert binning.linear_edges(ds1, "width_eta", 12)[-1] == 400 and binning.linear_edges(ds1, "width_eta", 1)[-1] == 100
+    assert (
+        binning.linear_edges(ds1, "width_eta", 12)[-1] == 400 and binning.linear_edges(ds1, "width_eta", 1)[-1] == 100
+    )
     assert binning.linear_edges(pions, "ec_r", 14)[-1] == 1500 and binning.linear_edges(pions, "ec_eta", 14)[-1] == 100
     assert binning.linear_edges(ds1, "width_r", 3)[-1] == 500
     edges = binning.e_layer_edges(1.0, np.array([0.0, 5.0, 1234.0]))
@@ -104,8 +110,9 @@ def plain_metric(reference: Showers, generated: Showers, threshold: float) -> di
     """Every separation power from whole in-memory arrays and numpy histograms."""
     geometry = reference.geometry
     f_ref, f_gen = compute_features(reference, threshold), compute_features(generated, threshold)
-    out: dict = {"etot_einc": plain_separation_power(f_ref.etot_over_einc, f_gen.etot_over_einc,
-                                                     np.linspace(0.5, 1.5, 101))}
+    out: dict = {
+        "etot_einc": plain_separation_power(f_ref.etot_over_einc, f_gen.etot_over_einc, np.linspace(0.5, 1.5, 101))
+    }
     ref_vox = np.where(reference.energies >= threshold, reference.energies, 0).astype(np.float64)
     gen_vox = np.where(generated.energies >= threshold, generated.energies, 0).astype(np.float64)
     edges = np.logspace(np.log10(threshold), np.log10(ref_vox.max()), 50)
@@ -113,8 +120,9 @@ def plain_metric(reference: Showers, generated: Showers, threshold: float) -> di
     for column, layer in enumerate(geometry.layer_ids):
         edges = np.logspace(np.log10(threshold), np.log10(f_ref.e_layer[:, column].max()), 40)
         out[("e_layer", layer)] = plain_separation_power(f_ref.e_layer[:, column], f_gen.e_layer[:, column], edges)
-        out[("sparsity", layer)] = plain_separation_power(f_ref.sparsity[:, column], f_gen.sparsity[:, column],
-                                                          np.linspace(0, 1, 21))
+        out[("sparsity", layer)] = plain_separation_power(
+            f_ref.sparsity[:, column], f_gen.sparsity[:, column], np.linspace(0, 1, 21)
+        )
     return out
 
 
@@ -137,7 +145,7 @@ def test_streamed_metric_equals_in_memory_numpy(tmp_path, force_second_pass: boo
         assert abs(powers["e_layer"][str(layer)] - expected[("e_layer", layer)]) < 1e-12
         assert abs(powers["sparsity"][str(layer)] - expected[("sparsity", layer)]) < 1e-12
     assert set(powers["ec_eta"]) == {"1", "2"}  # only layers binned in angle
-    assert set(powers["etot_einc_per_energy"]) <= {str(2 ** k) for k in range(8, 23)}
+    assert set(powers["etot_einc_per_energy"]) <= {str(2**k) for k in range(8, 23)}
     assert all(n["std"] is None or n["std"] > 0 for n in nulls["e_layer"].values())
 
 
@@ -155,8 +163,9 @@ def test_identical_samples_give_zero_everywhere() -> None:
 
 def test_no_per_energy_map_outside_dataset_1() -> None:
     showers = random_showers("ds2", n=50, seed=1)
-    context = EvaluationContext(InMemorySource(showers), InMemorySource(showers), showers.geometry,
-                                showers.geometry.threshold, preset="smoke")
+    context = EvaluationContext(
+        InMemorySource(showers), InMemorySource(showers), showers.geometry, showers.geometry.threshold, preset="smoke"
+    )
     context.prepare([SeparationPowerMetric()])
     powers, _ = separation_powers(context)
     assert "etot_einc_per_energy" not in powers
@@ -168,8 +177,9 @@ def test_threshold_in_the_file_dtype_equals_the_float64_comparison(threshold: fl
     from calobench.metrics.scan import threshold_voxels
 
     base = np.float32(threshold)
-    near = np.array([np.nextafter(base, np.float32(0)), base, np.nextafter(base, np.float32(1e9)), 0.0, 5.0],
-                    dtype=np.float32)
+    near = np.array(
+        [np.nextafter(base, np.float32(0)), base, np.nextafter(base, np.float32(1e9)), 0.0, 5.0], dtype=np.float32
+    )
     for values in (near, near.astype(np.float64)):
         expected = np.where(values.astype(np.float64) >= threshold, values, 0)
         np.testing.assert_array_equal(threshold_voxels(values, threshold), expected)

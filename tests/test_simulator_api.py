@@ -8,9 +8,19 @@ from scipy import integrate
 
 from calobench.errors import ConfigError
 from calobench.geometry import builtin_geometry
-from calobench.simulator import (BLOCK_SIZE, PERTURBATIONS, Detector, incident_spectrum, iter_simulate, load_detector,
-                                 parse_perturbations, simulate, synthetic_names)
-from calobench.simulator import gflash, spectra
+from calobench.simulator import (
+    BLOCK_SIZE,
+    PERTURBATIONS,
+    Detector,
+    gflash,
+    incident_spectrum,
+    iter_simulate,
+    load_detector,
+    parse_perturbations,
+    simulate,
+    spectra,
+    synthetic_names,
+)
 from calobench.simulator.catalog import canonical_name, card
 
 # ---------------------------------------------------------------------- determinism
@@ -155,11 +165,11 @@ def test_spectra_scale_and_ranges():
     np.testing.assert_array_equal(counts, np.asarray(spectra.DS1_PHOTON_COUNTS) // 100)
     assert spectra.apportion([3, 1], 5).sum() == 5
     logu = incident_spectrum("ds3", 20000, seed=2)
-    assert 1e3 <= logu.min() and logu.max() <= 1e6
+    assert logu.min() >= 1e3 and logu.max() <= 1e6
     # log-uniform: each decade holds a third
     assert np.histogram(np.log10(logu), bins=[3, 4, 5, 6])[0] / len(logu) == pytest.approx([1 / 3] * 3, abs=0.02)
     uni = incident_spectrum("calogan-gamma", 20000, seed=2)
-    assert 1e3 <= uni.min() and uni.max() <= 1e5
+    assert uni.min() >= 1e3 and uni.max() <= 1e5
     assert np.mean(uni < 50500) == pytest.approx(0.5, abs=0.02)
     np.testing.assert_array_equal(incident_spectrum("ds2", 50, 7), incident_spectrum("ds2", 50, 7))
 
@@ -182,8 +192,15 @@ def test_every_card_describes_its_geometry(name):
 
 
 def test_names():
-    assert set(synthetic_names()) == {"synthetic-ds1-photons", "synthetic-ds1-pions", "synthetic-ds2", "synthetic-ds3",
-                                      "synthetic-calogan-eplus", "synthetic-calogan-gamma", "synthetic-calogan-piplus"}
+    assert set(synthetic_names()) == {
+        "synthetic-ds1-photons",
+        "synthetic-ds1-pions",
+        "synthetic-ds2",
+        "synthetic-ds3",
+        "synthetic-calogan-eplus",
+        "synthetic-calogan-gamma",
+        "synthetic-calogan-piplus",
+    }
     assert canonical_name("ds2") == "synthetic-ds2"
 
 
@@ -214,8 +231,7 @@ def test_depth_conversion_between_lambda_and_x0():
 def test_rectangle_integral_matches_numerical_integration():
     radius = 1.3
     for x, y in [(0.5, 2.0), (3.0, 1.0), (-2.0, 0.7), (0.1, -0.2)]:
-        numeric, _ = integrate.dblquad(lambda v, u: radius**2 / (np.pi * (u * u + v * v + radius**2) ** 2),
-                                       0, x, 0, y)
+        numeric, _ = integrate.dblquad(lambda v, u: radius**2 / (np.pi * (u * u + v * v + radius**2) ** 2), 0, x, 0, y)
         assert gflash.rectangle_integral(np.array(x), np.array(y), np.array(radius)) == pytest.approx(numeric, rel=1e-6)
 
 

@@ -8,11 +8,18 @@ import numpy as np
 import pytest
 
 from calobench.geometry import Geometry, Layer
-from calobench.simulator import fast as fast_module
 from calobench.simulator import LEAD, Detector, Medium, Slab, homogeneous_detector, load_detector, simulate
+from calobench.simulator import fast as fast_module
 
-PB_LAR = Medium("pb-lar", z=61.0, x0_mm=18.8, moliere_radius_mm=37.0, lambda_int_mm=384.0, sampling_fraction=0.2,
-                mip_mev_per_x0=10.5)
+PB_LAR = Medium(
+    "pb-lar",
+    z=61.0,
+    x0_mm=18.8,
+    moliere_radius_mm=37.0,
+    lambda_int_mm=384.0,
+    sampling_fraction=0.2,
+    mip_mev_per_x0=10.5,
+)
 
 
 def sampling_detector(particle: str) -> Detector:
@@ -21,7 +28,8 @@ def sampling_detector(particle: str) -> Detector:
     layers = tuple(Layer(id=i, shape=(4, 5), r_edges=edges) for i in range(4))
     geometry = Geometry("test-sampling", "cylindrical", layers, particle, 0.0)
     slabs = (Slab("front", "pb-lar", 1.0),) + tuple(
-        Slab(f"layer {i}", "pb-lar", t, i) for i, t in enumerate((2.0, 5.0, 10.0, 4.0)))
+        Slab(f"layer {i}", "pb-lar", t, i) for i, t in enumerate((2.0, 5.0, 10.0, 4.0))
+    )
     return Detector("test-sampling", geometry, particle, {"pb-lar": PB_LAR}, slabs, "pb-lar", spot_energy_shape=1.0)
 
 
@@ -54,7 +62,9 @@ CASES = {
     "sampling-pion": (lambda: sampling_detector("pion"), 5000.0, 1500),
     "homogeneous-multinomial": (
         lambda: homogeneous_detector(LEAD, 2.0, 12, [0, 0.25, 0.5, 1, 2, 4], n_alpha=3, particle="electron"),
-        2000.0, 1200),
+        2000.0,
+        1200,
+    ),
     "calogan-positron": (lambda: load_detector("calogan-eplus"), 5000.0, 800),
     "calogan-pion": (lambda: load_detector("calogan-piplus"), 5000.0, 800),
     "ds1-pions": (lambda: load_detector("ds1-pions"), 4096.0, 800),

@@ -59,21 +59,23 @@ def test_explicit_seed_keeps_train_and_reference_independent():
 
 def test_calogan_sets_are_written_in_the_calogan_format():
     spec = get_dataset("synthetic-calogan-piplus")
-    (path, _), = make_files(spec, "reference", n_showers=300, force=True)
+    ((path, _),) = make_files(spec, "reference", n_showers=300, force=True)
     with h5py.File(path, "r") as handle:
         assert set(handle) >= {"energy", "layer_0", "layer_1", "layer_2", "overflow"}
         assert handle["layer_0"].shape == (300, 3, 96)
         energy_gev = handle["energy"][:, 0]
         overflow = handle["overflow"][:]
-    assert 1.0 <= energy_gev.min() and energy_gev.max() <= 100.0
+    assert energy_gev.min() >= 1.0 and energy_gev.max() <= 100.0
     assert overflow.min() >= 0 and overflow.sum() > 0  # pions spread beyond the 480 mm face
     assert read_showers(path).geometry.name == "calogan"
 
 
 def test_simulate_command_with_perturbation(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     out = tmp_path / "deeper.hdf5"
-    assert main(["simulate", "ds2", "--showers", "300", "--seed", "4", "--perturb", "depth_scale=1.05",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["simulate", "ds2", "--showers", "300", "--seed", "4", "--perturb", "depth_scale=1.05", "--out", str(out)])
+        == 0
+    )
     assert "depth_scale=1.05" in capsys.readouterr().out
     showers = read_showers(out)
     incident = incident_spectrum("ds2", 300, 4)
@@ -90,12 +92,15 @@ def test_simulate_command_reuses_a_files_energies(tmp_path: Path):
     np.testing.assert_allclose(read_showers(out).incident_energies, [2e3, 5e4, 9e4], rtol=1e-6)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["simulate", "ds2", "--out", "x.hdf5"], "--showers"),
-    (["simulate", "ds2", "--showers", "5", "--perturb", "depth=1.1", "--out", "x.hdf5"], "unknown perturbation"),
-    (["simulate", "ds9", "--showers", "5", "--out", "x.hdf5"], "unknown synthetic detector"),
-    (["simulate", "ds2", "--showers", "5", "--format", "calogan", "--out", "x.hdf5"], "CaloGAN format"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["simulate", "ds2", "--out", "x.hdf5"], "--showers"),
+        (["simulate", "ds2", "--showers", "5", "--perturb", "depth=1.1", "--out", "x.hdf5"], "unknown perturbation"),
+        (["simulate", "ds9", "--showers", "5", "--out", "x.hdf5"], "unknown synthetic detector"),
+        (["simulate", "ds2", "--showers", "5", "--format", "calogan", "--out", "x.hdf5"], "CaloGAN format"),
+    ],
+)
 def test_simulate_command_errors_are_one_line(argv, message, tmp_path: Path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 1

@@ -12,9 +12,9 @@ from torch import nn
 from calobench.errors import CheckpointError, ConfigError, PluginError
 from calobench.generator.checkpoint import load_checkpoint, save_checkpoint
 from calobench.generator.device import resolve_device
+from calobench.generator.examples import TinyGaussian
 from calobench.generator.schedules import build_schedule, schedule_spec
 from calobench.generator.settings import TrainSettings, with_training_defaults
-from calobench.generator.examples import TinyGaussian
 from calobench.generator.training import Stage, Trainer, TrainingError
 from calobench.testing import random_showers
 
@@ -64,10 +64,12 @@ def test_resume_after_interruption_gives_identical_weights(data, tmp_path):
     assert reference.keys() == again.keys()
     for key in reference:
         assert torch.equal(reference[key], again[key]), key
-    assert [r["train_loss"] for r in full.training_results[0].history] == \
-           [r["train_loss"] for r in resumed.training_results[0].history]
-    np.testing.assert_array_equal(full.sample(valid.incident_energies, seed=1),
-                                  resumed.sample(valid.incident_energies, seed=1))
+    assert [r["train_loss"] for r in full.training_results[0].history] == [
+        r["train_loss"] for r in resumed.training_results[0].history
+    ]
+    np.testing.assert_array_equal(
+        full.sample(valid.incident_energies, seed=1), resumed.sample(valid.incident_energies, seed=1)
+    )
 
 
 def test_different_seed_gives_different_weights(data):
@@ -113,8 +115,13 @@ def test_checkpoint_of_another_run_is_refused(data, tmp_path):
 
 
 def test_checkpoint_loads_with_weights_only_and_map_location(tmp_path):
-    payload = {"modules": {"net": nn.Linear(3, 2).state_dict()}, "epoch": 3, "history": [{"loss": 1.5}],
-               "name": "x", "rng": torch.get_rng_state()}
+    payload = {
+        "modules": {"net": nn.Linear(3, 2).state_dict()},
+        "epoch": 3,
+        "history": [{"loss": 1.5}],
+        "name": "x",
+        "rng": torch.get_rng_state(),
+    }
     path = save_checkpoint(tmp_path / "a.pt", payload)
     assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]  # no temporary file left behind
     for location in ("cpu", torch.device("cpu")):
@@ -161,16 +168,30 @@ def test_device_resolution(monkeypatch):
 
 
 SCHEDULES = [
-    ({"name": "onecycle", "max_lr": 1e-2, "pct_start": 0.4},
-     lambda opt, epochs, steps: torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=epochs * steps,
-                                                                     pct_start=0.4), True),
-    ({"name": "cyclic", "base_lr": 1e-4, "max_lr": 2e-3, "step_size_up": 3},
-     lambda opt, epochs, steps: torch.optim.lr_scheduler.CyclicLR(opt, 1e-4, 2e-3, step_size_up=3,
-                                                                   mode="triangular2", cycle_momentum=False), True),
-    ({"name": "step", "step_size": 2, "gamma": 0.5},
-     lambda opt, epochs, steps: torch.optim.lr_scheduler.StepLR(opt, 2, 0.5), False),
-    ({"name": "multistep", "milestones": [1, 3], "gamma": 0.3},
-     lambda opt, epochs, steps: torch.optim.lr_scheduler.MultiStepLR(opt, [1, 3], 0.3), False),
+    (
+        {"name": "onecycle", "max_lr": 1e-2, "pct_start": 0.4},
+        lambda opt, epochs, steps: torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=1e-2, total_steps=epochs * steps, pct_start=0.4
+        ),
+        True,
+    ),
+    (
+        {"name": "cyclic", "base_lr": 1e-4, "max_lr": 2e-3, "step_size_up": 3},
+        lambda opt, epochs, steps: torch.optim.lr_scheduler.CyclicLR(
+            opt, 1e-4, 2e-3, step_size_up=3, mode="triangular2", cycle_momentum=False
+        ),
+        True,
+    ),
+    (
+        {"name": "step", "step_size": 2, "gamma": 0.5},
+        lambda opt, epochs, steps: torch.optim.lr_scheduler.StepLR(opt, 2, 0.5),
+        False,
+    ),
+    (
+        {"name": "multistep", "milestones": [1, 3], "gamma": 0.3},
+        lambda opt, epochs, steps: torch.optim.lr_scheduler.MultiStepLR(opt, [1, 3], 0.3),
+        False,
+    ),
 ]
 
 
@@ -241,8 +262,12 @@ def test_early_stopping_keeps_best_epoch():
     settings = TrainSettings(epochs=20, batch_size=8, lr=0.01, optimizer="adam", patience=3)
     module, stage = _pull_stage(settings)
     weights_per_epoch = []
-    trainer = Trainer(stage, torch.device("cpu"), seed=0,
-                      callbacks=[lambda name, record: weights_per_epoch.append(module.weight.detach().clone())])
+    trainer = Trainer(
+        stage,
+        torch.device("cpu"),
+        seed=0,
+        callbacks=[lambda name, record: weights_per_epoch.append(module.weight.detach().clone())],
+    )
     result = trainer.run()
     assert result.stopped_early and result.best_epoch == 0
     assert len(result.history) == 1 + settings.patience
@@ -283,8 +308,9 @@ def test_amp_is_ignored_on_cpu(data):
 def test_non_finite_loss_stops_with_clear_error():
     settings = TrainSettings(epochs=2, batch_size=8)
     module = nn.Linear(1, 1)
-    stage = Stage("nan", {"m": module}, lambda batch: module.weight.sum() * float("nan"),
-                  (torch.zeros(16),), None, settings)
+    stage = Stage(
+        "nan", {"m": module}, lambda batch: module.weight.sum() * float("nan"), (torch.zeros(16),), None, settings
+    )
     with pytest.raises(TrainingError, match="training loss is nan at epoch 1, batch 1"):
         Trainer(stage, torch.device("cpu"), seed=0).run()
 

@@ -28,6 +28,7 @@ class Interruptible(TinyGaussian):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if Interruptible.stop_after is not None:
+
             def interrupt(stage: str, record: dict) -> None:
                 if record["epoch"] + 1 == Interruptible.stop_after:
                     raise KeyboardInterrupt
@@ -45,11 +46,24 @@ def host():
     host = PluginHost()
     test_provider = Provider("tests", "calobench-tests", "0.0")
     host.generators.add(Interruptible.name, Interruptible, test_provider)
-    host.datasets.add("synthetic-tiny", DatasetSpec(
-        name="synthetic-tiny", title="tiny", kind="synthetic", geometry="ds1-photons", particle="photon",
-        format="calochallenge", energy_range_mev=(1e3, 1e5), maker=_maker,
-        files=(FileSpec("t_1.hdf5", "train", n_showers=60, seed=1), FileSpec("t_2.hdf5", "reference", n_showers=20,
-                                                                            seed=2))), test_provider)
+    host.datasets.add(
+        "synthetic-tiny",
+        DatasetSpec(
+            name="synthetic-tiny",
+            title="tiny",
+            kind="synthetic",
+            geometry="ds1-photons",
+            particle="photon",
+            format="calochallenge",
+            energy_range_mev=(1e3, 1e5),
+            maker=_maker,
+            files=(
+                FileSpec("t_1.hdf5", "train", n_showers=60, seed=1),
+                FileSpec("t_2.hdf5", "reference", n_showers=20, seed=2),
+            ),
+        ),
+        test_provider,
+    )
     previous = set_host(host)
     yield host
     set_host(previous)
@@ -68,9 +82,9 @@ def _run(directory: Path) -> dict:
 def test_models_lists_generators_with_provider(host, capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    line = next(l for l in out.splitlines() if l.startswith("baseline-uncorrelated"))
+    line = next(row for row in out.splitlines() if row.startswith("baseline-uncorrelated"))
     assert "calobench 0.1.0" in line and "smoke,quick,paper" in line
-    assert any(l.startswith("test-interruptible") and "calobench-tests 0.0" in l for l in out.splitlines())
+    assert any(row.startswith("test-interruptible") and "calobench-tests 0.0" in row for row in out.splitlines())
     assert main(["models", "test-interruptible"]) == 0
     assert '"hidden": 8' in capsys.readouterr().out
     assert main(["models", "no-such-model"]) == 1
@@ -79,8 +93,24 @@ def test_models_lists_generators_with_provider(host, capsys):
 
 def test_train_then_sample_baseline(host, tiny_file, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "baseline-uncorrelated", "--dataset", str(tiny_file), "--preset", "smoke",
-                 "--set", "n_quantiles=8", "n_energy_bins=3", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "baseline-uncorrelated",
+                "--dataset",
+                str(tiny_file),
+                "--preset",
+                "smoke",
+                "--set",
+                "n_quantiles=8",
+                "n_energy_bins=3",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     run = _run(out)
     assert run["config"]["n_energy_bins"] == 3
     assert run["status"] == "finished" and run["generator"] == "baseline-uncorrelated"
@@ -90,8 +120,25 @@ def test_train_then_sample_baseline(host, tiny_file, tmp_path, capsys):
     assert {"calobench", "torch", "training_seconds", "device", "n_parameters"} <= set(run)
     assert (out / "model" / "generator.json").is_file()
 
-    assert main(["train", "baseline-uncorrelated", "--dataset", str(tiny_file), "--preset", "smoke",
-                 "--set", "n_quantiles=8", "--set", "n_energy_bins=3", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "baseline-uncorrelated",
+                "--dataset",
+                str(tiny_file),
+                "--preset",
+                "smoke",
+                "--set",
+                "n_quantiles=8",
+                "--set",
+                "n_energy_bins=3",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert "already trained" in capsys.readouterr().out
 
     assert main(["sample", "--checkpoint", str(out), "--showers", "30", "--out", str(tmp_path / "gen.h5")]) == 0
@@ -100,12 +147,44 @@ def test_train_then_sample_baseline(host, tiny_file, tmp_path, capsys):
     training_energies = read_showers(tiny_file).incident_energies
     assert np.isin(generated.incident_energies, training_energies).all()
 
-    assert main(["sample", "--checkpoint", str(out), "--energies-from", str(tiny_file), "--batch-size", "50",
-                 "--seed", "3", "--out", str(tmp_path / "same.h5")]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                str(out),
+                "--energies-from",
+                str(tiny_file),
+                "--batch-size",
+                "50",
+                "--seed",
+                "3",
+                "--out",
+                str(tmp_path / "same.h5"),
+            ]
+        )
+        == 0
+    )
     same = read_showers(tmp_path / "same.h5")
     np.testing.assert_array_equal(same.incident_energies, training_energies)
-    assert main(["sample", "--checkpoint", str(out), "--energies-from", str(tiny_file), "--batch-size", "50",
-                 "--seed", "3", "--out", str(tmp_path / "again.h5")]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                str(out),
+                "--energies-from",
+                str(tiny_file),
+                "--batch-size",
+                "50",
+                "--seed",
+                "3",
+                "--out",
+                str(tmp_path / "again.h5"),
+            ]
+        )
+        == 0
+    )
     np.testing.assert_array_equal(read_showers(tmp_path / "again.h5").energies, same.energies)
 
 
@@ -126,18 +205,48 @@ def test_a_different_run_in_the_directory_is_refused(host, tiny_file, tmp_path, 
 
 def test_bad_arguments_are_one_line_errors(host, tiny_file, tmp_path, capsys):
     cases = [
-        (["train", "baseline-uncorrelated", "--dataset", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "a")],
-         "does not exist"),
-        (["train", "baseline-uncorrelated", "--dataset", "no-such-set", "--out", str(tmp_path / "b")],
-         "unknown data set"),
-        (["train", "baseline-uncorrelated", "--dataset", str(tiny_file), "--set", "n_bins=3", "--out",
-          str(tmp_path / "c")], "no config key 'n_bins'"),
-        (["train", "simulator-truth", "--dataset", str(tiny_file), "--out", str(tmp_path / "d")],
-         "needs the name of a synthetic data set"),
-        (["train", "test-interruptible", "--dataset", str(tiny_file), "--device", "cuda:7", "--out",
-          str(tmp_path / "e")], "cuda:7"),
-        (["sample", "--checkpoint", str(tmp_path), "--showers", "3", "--out", str(tmp_path / "x.h5")],
-         "not a calobench run directory"),
+        (
+            ["train", "baseline-uncorrelated", "--dataset", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "a")],
+            "does not exist",
+        ),
+        (
+            ["train", "baseline-uncorrelated", "--dataset", "no-such-set", "--out", str(tmp_path / "b")],
+            "unknown data set",
+        ),
+        (
+            [
+                "train",
+                "baseline-uncorrelated",
+                "--dataset",
+                str(tiny_file),
+                "--set",
+                "n_bins=3",
+                "--out",
+                str(tmp_path / "c"),
+            ],
+            "no config key 'n_bins'",
+        ),
+        (
+            ["train", "simulator-truth", "--dataset", str(tiny_file), "--out", str(tmp_path / "d")],
+            "needs the name of a synthetic data set",
+        ),
+        (
+            [
+                "train",
+                "test-interruptible",
+                "--dataset",
+                str(tiny_file),
+                "--device",
+                "cuda:7",
+                "--out",
+                str(tmp_path / "e"),
+            ],
+            "cuda:7",
+        ),
+        (
+            ["sample", "--checkpoint", str(tmp_path), "--showers", "3", "--out", str(tmp_path / "x.h5")],
+            "not a calobench run directory",
+        ),
     ]
     for argv, message in cases:
         assert main(argv) == 1, argv
@@ -147,23 +256,56 @@ def test_bad_arguments_are_one_line_errors(host, tiny_file, tmp_path, capsys):
 
 def test_train_on_registered_data_set_and_calogan_format(host, tmp_path):
     out = tmp_path / "named"
-    assert main(["train", "baseline-uncorrelated", "--dataset", "synthetic-tiny", "--preset", "smoke",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["train", "baseline-uncorrelated", "--dataset", "synthetic-tiny", "--preset", "smoke", "--out", str(out)])
+        == 0
+    )
     run = _run(out)
     assert run["dataset"]["name"] == "synthetic-tiny" and run["n_train"] + run["n_valid"] == 60
     gan = write_random_file(tmp_path / "gan.h5", "calogan", n=50, seed=4)
-    assert main(["train", "baseline-uncorrelated", "--dataset", str(gan), "--preset", "smoke", "--max-showers", "40",
-                 "--valid-fraction", "0", "--out", str(tmp_path / "gan")]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "baseline-uncorrelated",
+                "--dataset",
+                str(gan),
+                "--preset",
+                "smoke",
+                "--max-showers",
+                "40",
+                "--valid-fraction",
+                "0",
+                "--out",
+                str(tmp_path / "gan"),
+            ]
+        )
+        == 0
+    )
     assert _run(tmp_path / "gan")["n_train"] == 40
-    assert main(["sample", "--checkpoint", str(tmp_path / "gan"), "--showers", "7", "--out",
-                 str(tmp_path / "gan-gen.h5")]) == 0
+    assert (
+        main(["sample", "--checkpoint", str(tmp_path / "gan"), "--showers", "7", "--out", str(tmp_path / "gan-gen.h5")])
+        == 0
+    )
     with open_showers(tmp_path / "gan-gen.h5") as handle:
         assert handle.format == "calogan" and handle.n_showers == 7
 
 
 def test_interrupted_training_resumes_to_identical_weights(host, tiny_file, tmp_path):
-    common = ["train", "test-interruptible", "--dataset", str(tiny_file), "--preset", "smoke", "--device", "cpu",
-              "--seed", "5", "--set", 'schedule={"name": "onecycle", "max_lr": 0.02}']
+    common = [
+        "train",
+        "test-interruptible",
+        "--dataset",
+        str(tiny_file),
+        "--preset",
+        "smoke",
+        "--device",
+        "cpu",
+        "--seed",
+        "5",
+        "--set",
+        'schedule={"name": "onecycle", "max_lr": 0.02}',
+    ]
     assert main(common + ["--out", str(tmp_path / "full")]) == 0
 
     Interruptible.stop_after = 2
@@ -171,8 +313,9 @@ def test_interrupted_training_resumes_to_identical_weights(host, tiny_file, tmp_
     run = _run(tmp_path / "cut")
     assert run["status"] == "training" and run["training_seconds"] > 0
     assert load_checkpoint(tmp_path / "cut" / "work" / "main.pt")["epoch"] == 2
-    assert main(["sample", "--checkpoint", str(tmp_path / "cut"), "--showers", "3", "--out",
-                 str(tmp_path / "x.h5")]) == 1
+    assert (
+        main(["sample", "--checkpoint", str(tmp_path / "cut"), "--showers", "3", "--out", str(tmp_path / "x.h5")]) == 1
+    )
 
     Interruptible.stop_after = None
     assert main(common + ["--out", str(tmp_path / "cut")]) == 0
@@ -186,23 +329,42 @@ def test_interrupted_training_resumes_to_identical_weights(host, tiny_file, tmp_
     assert _run(tmp_path / "full")["n_parameters"] == sum(t.numel() for t in full["net"].values())
 
     for name in ("full", "cut"):
-        assert main(["sample", "--checkpoint", str(tmp_path / name), "--energies-from", str(tiny_file),
-                     "--out", str(tmp_path / f"{name}.h5")]) == 0
-    np.testing.assert_array_equal(read_showers(tmp_path / "full.h5").energies,
-                                  read_showers(tmp_path / "cut.h5").energies)
+        assert (
+            main(
+                [
+                    "sample",
+                    "--checkpoint",
+                    str(tmp_path / name),
+                    "--energies-from",
+                    str(tiny_file),
+                    "--out",
+                    str(tmp_path / f"{name}.h5"),
+                ]
+            )
+            == 0
+        )
+    np.testing.assert_array_equal(
+        read_showers(tmp_path / "full.h5").energies, read_showers(tmp_path / "cut.h5").energies
+    )
 
 
 def test_a_moved_training_file_still_resumes(host, tiny_file, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "baseline-uncorrelated", "--dataset", str(tiny_file), "--preset", "smoke",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["train", "baseline-uncorrelated", "--dataset", str(tiny_file), "--preset", "smoke", "--out", str(out)])
+        == 0
+    )
     relocated = tmp_path / "sub" / "train.h5"
     relocated.parent.mkdir()
     tiny_file.rename(relocated)
-    assert main(["train", "baseline-uncorrelated", "--dataset", str(relocated), "--preset", "smoke",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["train", "baseline-uncorrelated", "--dataset", str(relocated), "--preset", "smoke", "--out", str(out)])
+        == 0
+    )
     assert "already trained" in capsys.readouterr().out
     write_random_file(relocated, "ds1-photons", n=120, seed=2)  # same name, other content
-    assert main(["train", "baseline-uncorrelated", "--dataset", str(relocated), "--preset", "smoke",
-                 "--out", str(out)]) == 1
+    assert (
+        main(["train", "baseline-uncorrelated", "--dataset", str(relocated), "--preset", "smoke", "--out", str(out)])
+        == 1
+    )
     assert "holds a different training run (dataset:" in capsys.readouterr().err

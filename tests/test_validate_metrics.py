@@ -26,14 +26,32 @@ def test_detection_rules() -> None:
 
 def test_cli_writes_table_json_and_plot(tmp_path, capsys) -> None:
     out = tmp_path / "validation"
-    status = main(["validate-metrics", "--dataset", "synthetic-ds1-photons", "--showers", "400",
-                   "--perturbations", "energy_scale", "--strengths", "0.02,0.3", "--metrics",
-                   "separation_power,energy_response,fpd", "--preset", "smoke", "--out", str(out)])
+    status = main(
+        [
+            "validate-metrics",
+            "--dataset",
+            "synthetic-ds1-photons",
+            "--showers",
+            "400",
+            "--perturbations",
+            "energy_scale",
+            "--strengths",
+            "0.02,0.3",
+            "--metrics",
+            "separation_power,energy_response,fpd",
+            "--preset",
+            "smoke",
+            "--out",
+            str(out),
+        ]
+    )
     assert status == 0, capsys.readouterr().err
     data = json.loads((out / "validation.json").read_text())
     assert data["dataset"] == "synthetic-ds1-photons" and data["n_showers"] == 400
-    assert [(r["perturbation"], r["strength"]) for r in data["results"]] == [("energy_scale", 0.02),
-                                                                             ("energy_scale", 0.3)]
+    assert [(r["perturbation"], r["strength"]) for r in data["results"]] == [
+        ("energy_scale", 0.02),
+        ("energy_scale", 0.3),
+    ]
     strong = data["results"][1]["scalars"]
     assert strong["sep E_tot/E_inc"]["detected"] is True
     assert strong["response shift"]["value"] == pytest.approx(0.3, abs=0.05)

@@ -20,27 +20,42 @@ class BenchmarkError(CalobenchError):
 
 def _arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("models", nargs="*", help="generators to time (default: every registered one)")
-    parser.add_argument("--device", action="append", help="device to time on (repeatable; default cpu, plus cuda "
-                                                          "when present)")
-    parser.add_argument("--batch-sizes", nargs="+", type=int, help="batch sizes (default 1 100 1000 on the CPU, "
-                                                                   "1 100 10000 on CUDA)")
+    parser.add_argument(
+        "--device", action="append", help="device to time on (repeatable; default cpu, plus cuda when present)"
+    )
+    parser.add_argument(
+        "--batch-sizes", nargs="+", type=int, help="batch sizes (default 1 100 1000 on the CPU, 1 100 10000 on CUDA)"
+    )
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per case after one warm-up (default 5)")
-    parser.add_argument("--runs", type=Path, help="directory of finished training runs to time "
-                                                  "(default leaderboards/quick/runs)")
-    parser.add_argument("--json", type=Path, help="where to save the pytest-benchmark JSON "
-                                                  "(default .benchmarks/calobench-bench-<time>.json)")
+    parser.add_argument(
+        "--runs", type=Path, help="directory of finished training runs to time (default leaderboards/quick/runs)"
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        help="where to save the pytest-benchmark JSON (default .benchmarks/calobench-bench-<time>.json)",
+    )
 
 
-def run_benchmarks(models: list[str], devices: list[str] | None, batch_sizes: list[int] | None, rounds: int,
-                   runs: Path | None, json_path: Path) -> dict[str, Any]:
+def run_benchmarks(
+    models: list[str],
+    devices: list[str] | None,
+    batch_sizes: list[int] | None,
+    rounds: int,
+    runs: Path | None,
+    json_path: Path,
+) -> dict[str, Any]:
     """Run the pytest-benchmark suite in this process and return its JSON."""
     import pytest
 
     from calobench.bench import suite
 
-    env = {"CALOBENCH_BENCH_MODELS": ",".join(models), "CALOBENCH_BENCH_ROUNDS": str(rounds),
-           "CALOBENCH_BENCH_DEVICES": ",".join(devices or []),
-           "CALOBENCH_BENCH_BATCH_SIZES": ",".join(str(b) for b in batch_sizes or [])}
+    env = {
+        "CALOBENCH_BENCH_MODELS": ",".join(models),
+        "CALOBENCH_BENCH_ROUNDS": str(rounds),
+        "CALOBENCH_BENCH_DEVICES": ",".join(devices or []),
+        "CALOBENCH_BENCH_BATCH_SIZES": ",".join(str(b) for b in batch_sizes or []),
+    }
     if runs is not None:
         env["CALOBENCH_BENCH_RUNS"] = str(runs.resolve())
     previous = {key: os.environ.get(key) for key in env}
@@ -50,9 +65,23 @@ def run_benchmarks(models: list[str], devices: list[str] | None, batch_sizes: li
         with tempfile.TemporaryDirectory() as tmp:
             ini = Path(tmp) / "pytest.ini"
             ini.write_text("[pytest]\n")
-            status = pytest.main(["-c", str(ini), "--rootdir", tmp, suite.__file__, "-p", "calobench.bench.pytest_plugin",
-                                  "-p", "no:cacheprovider", "-q", "--benchmark-only",
-                                  f"--benchmark-json={json_path}", "--benchmark-columns=mean,stddev,rounds"])
+            status = pytest.main(
+                [
+                    "-c",
+                    str(ini),
+                    "--rootdir",
+                    tmp,
+                    suite.__file__,
+                    "-p",
+                    "calobench.bench.pytest_plugin",
+                    "-p",
+                    "no:cacheprovider",
+                    "-q",
+                    "--benchmark-only",
+                    f"--benchmark-json={json_path}",
+                    "--benchmark-columns=mean,stddev,rounds",
+                ]
+            )
     finally:
         for key, value in previous.items():
             if value is None:
@@ -72,7 +101,9 @@ def timing_table(data: dict[str, Any]) -> str:
         info = bench["extra_info"]
         key = (info["model"], info["device"])
         sizes.add(int(info["batch_size"]))
-        cells.setdefault(key, {})[int(info["batch_size"])] = f"{info['ms_per_shower']:.4g} ± {info['ms_per_shower_std']:.2g}"
+        cells.setdefault(key, {})[int(info["batch_size"])] = (
+            f"{info['ms_per_shower']:.4g} ± {info['ms_per_shower_std']:.2g}"
+        )
     ordered = sorted(sizes)
     header = ["model", "device", *(f"bs {s} [ms/shower]" for s in ordered)]
     rows = [[model, device, *(values.get(s, "") for s in ordered)] for (model, device), values in sorted(cells.items())]
@@ -95,5 +126,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def bench_command() -> Command:
-    return Command("bench", "time every (or the named) generator at several batch sizes; prints ms/shower",
-                   _arguments, _run)
+    return Command(
+        "bench", "time every (or the named) generator at several batch sizes; prints ms/shower", _arguments, _run
+    )

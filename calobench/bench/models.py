@@ -43,7 +43,7 @@ def find_run(name: str, runs: Path) -> Path | None:
         try:
             if read_run(candidate).get("status") == "finished":
                 return candidate
-        except Exception:  # noqa: BLE001 - an unreadable run dir is simply not used
+        except Exception:
             continue
     return None
 
@@ -59,7 +59,9 @@ def _fallback(name: str, device: str, workdir: Path) -> TimedModel:
     data = write_showers(workdir / "train.hdf5", showers)
     result = train_run(name, str(data), workdir / name, preset="smoke", device=device, seed=0)
     _, generator = load_run_model(result.directory, device=device)
-    return TimedModel(name, generator, energies, f"smoke preset fitted on {FALLBACK_SHOWERS} {FALLBACK_DATASET} showers")
+    return TimedModel(
+        name, generator, energies, f"smoke preset fitted on {FALLBACK_SHOWERS} {FALLBACK_DATASET} showers"
+    )
 
 
 def load_timed_model(name: str, device: str, runs: Path | None = None, workdir: Path | None = None) -> TimedModel:

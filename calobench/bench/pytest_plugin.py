@@ -10,8 +10,11 @@ def gpu_info() -> dict[str, Any]:
         import torch
     except ImportError:  # pragma: no cover
         return {}
-    info: dict[str, Any] = {"torch": torch.__version__, "cuda": torch.version.cuda,
-                            "torch_threads": torch.get_num_threads()}
+    info: dict[str, Any] = {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "torch_threads": torch.get_num_threads(),
+    }
     if torch.cuda.is_available():
         info["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return info

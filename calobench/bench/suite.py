@@ -53,8 +53,7 @@ def batch_sizes_for(device: str) -> list[int]:
 def pytest_generate_tests(metafunc: Any) -> None:
     if {"model_name", "device", "batch_size"} <= set(metafunc.fixturenames):
         cases = [(m, d, b) for m in selected_models() for d in selected_devices() for b in batch_sizes_for(d)]
-        metafunc.parametrize(("model_name", "device", "batch_size"), cases,
-                             ids=[f"{m}-{d}-bs{b}" for m, d, b in cases])
+        metafunc.parametrize(("model_name", "device", "batch_size"), cases, ids=[f"{m}-{d}-bs{b}" for m, d, b in cases])
 
 
 def _model(name: str, device: str, tmp_path_factory: pytest.TempPathFactory) -> TimedModel:
@@ -64,8 +63,9 @@ def _model(name: str, device: str, tmp_path_factory: pytest.TempPathFactory) -> 
     return _CACHE[key]
 
 
-def test_generation_time(benchmark: Any, model_name: str, device: str, batch_size: int,
-                         tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_generation_time(
+    benchmark: Any, model_name: str, device: str, batch_size: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     model = _model(model_name, device, tmp_path_factory)
     energies = energies_for_batch(model.incident_pool, batch_size, seed=batch_size)
 
@@ -77,9 +77,14 @@ def test_generation_time(benchmark: Any, model_name: str, device: str, batch_siz
     output = benchmark.pedantic(model.generator.sample, setup=setup, rounds=rounds, warmup_rounds=1, iterations=1)
     assert output.shape == (batch_size, model.generator.geometry.n_voxels)
     device_obj = getattr(model.generator, "device", None)
-    benchmark.extra_info.update({
-        "model": model_name, "device": str(device_obj or device), "batch_size": batch_size,
-        "ms_per_shower": benchmark.stats.stats.mean * 1e3 / batch_size,
-        "ms_per_shower_std": benchmark.stats.stats.stddev * 1e3 / batch_size,
-        "source": model.source, "preset": model.generator.preset,
-    })
+    benchmark.extra_info.update(
+        {
+            "model": model_name,
+            "device": str(device_obj or device),
+            "batch_size": batch_size,
+            "ms_per_shower": benchmark.stats.stats.mean * 1e3 / batch_size,
+            "ms_per_shower_std": benchmark.stats.stats.stddev * 1e3 / batch_size,
+            "source": model.source,
+            "preset": model.generator.preset,
+        }
+    )

@@ -29,8 +29,11 @@ def _plugins_run(args: argparse.Namespace) -> int:
 
 def _info_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="a CaloChallenge or CaloGAN HDF5 shower file")
-    parser.add_argument("--geometry", help="geometry name (ds1-photons, ds1-pions, ds2, ds3, calogan) or "
-                                           "binning XML; detected from the voxel count by default")
+    parser.add_argument(
+        "--geometry",
+        help="geometry name (ds1-photons, ds1-pions, ds2, ds3, calogan) or "
+        "binning XML; detected from the voxel count by default",
+    )
 
 
 def _info_run(args: argparse.Namespace) -> int:
@@ -41,8 +44,13 @@ def _info_run(args: argparse.Namespace) -> int:
 @hookimpl
 def calobench_commands() -> list[Command]:
     return [
-        Command("plugins", "list installed plugins, their state and what they register",
-                _plugins_arguments, _plugins_run),
-        Command("info", "summarize a shower file: size, geometry, energy range, per-layer energy and sparsity",
-                _info_arguments, _info_run),
+        Command(
+            "plugins", "list installed plugins, their state and what they register", _plugins_arguments, _plugins_run
+        ),
+        Command(
+            "info",
+            "summarize a shower file: size, geometry, energy range, per-layer energy and sparsity",
+            _info_arguments,
+            _info_run,
+        ),
     ]

@@ -16,7 +16,23 @@ from calobench.datasets.local import STATES, FileStatus, file_status, verify
 from calobench.datasets.spec import ROLES, DatasetSpec, FileSpec
 
 __all__ = [
-    "ROLES", "STATES", "ChecksumStore", "DatasetSpec", "FileSpec", "FileStatus", "RetryPolicy", "cards_dir",
-    "download", "ensure_files", "file_status", "get_dataset", "load_cards", "make_file", "make_files", "md5_file",
-    "open_role", "role_checksums", "verify",
+    "ROLES",
+    "STATES",
+    "ChecksumStore",
+    "DatasetSpec",
+    "FileSpec",
+    "FileStatus",
+    "RetryPolicy",
+    "cards_dir",
+    "download",
+    "ensure_files",
+    "file_status",
+    "get_dataset",
+    "load_cards",
+    "make_file",
+    "make_files",
+    "md5_file",
+    "open_role",
+    "role_checksums",
+    "verify",
 ]

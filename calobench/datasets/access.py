@@ -47,8 +47,10 @@ def _check_role(spec: DatasetSpec, role: str) -> None:
 def make_file(spec: DatasetSpec, file: FileSpec, n_showers: int | None = None, seed: int | None = None) -> Path:
     """Make one file of a synthetic set with its maker and record the md5 of what was made."""
     if spec.kind != "synthetic" or spec.maker is None:
-        raise DatasetError(f"data set {spec.name!r} is {spec.kind}: its files are downloaded, not made; "
-                           f"run `calobench datasets download {spec.name}`")
+        raise DatasetError(
+            f"data set {spec.name!r} is {spec.kind}: its files are downloaded, not made; "
+            f"run `calobench datasets download {spec.name}`"
+        )
     path = spec.path(file)
     path.parent.mkdir(parents=True, exist_ok=True)
     store = ChecksumStore(spec.directory())
@@ -62,21 +64,30 @@ def make_file(spec: DatasetSpec, file: FileSpec, n_showers: int | None = None, s
     if file.md5 is None:
         store.pin(file.name, digest, "made")
     elif digest != file.md5:
-        raise ChecksumError(f"{path} was made but its md5 {digest} differs from the card's {file.md5}; "
-                            "the simulator changed since the card was written")
+        raise ChecksumError(
+            f"{path} was made but its md5 {digest} differs from the card's {file.md5}; "
+            "the simulator changed since the card was written"
+        )
     return path
 
 
-def make_files(name_or_spec: "str | DatasetSpec", role: str | None = None, n_showers: int | None = None,
-               seed: int | None = None, force: bool = False) -> list[tuple[Path, bool]]:
+def make_files(
+    name_or_spec: "str | DatasetSpec",
+    role: str | None = None,
+    n_showers: int | None = None,
+    seed: int | None = None,
+    force: bool = False,
+) -> list[tuple[Path, bool]]:
     """Make the files of a synthetic set (of one role, or all). Existing files are kept unless ``force``.
 
     Returns ``(path, made)`` per file.
     """
     spec = resolve(name_or_spec)
     if spec.kind != "synthetic":
-        raise DatasetError(f"data set {spec.name!r} is real: its files are downloaded, not made; "
-                           f"run `calobench datasets download {spec.name}`")
+        raise DatasetError(
+            f"data set {spec.name!r} is real: its files are downloaded, not made; "
+            f"run `calobench datasets download {spec.name}`"
+        )
     if role is not None:
         _check_role(spec, role)
     chosen = spec.files_for(role) if role is not None else spec.files
@@ -113,14 +124,20 @@ def ensure_files(name_or_spec: "str | DatasetSpec", role: str, verified: bool = 
             continue
         from calobench.datasets.download import manual_download_message
 
-        how = (f"run `calobench datasets download {spec.name}`" if file.url is not None
-               else manual_download_message(spec, file))
+        how = (
+            f"run `calobench datasets download {spec.name}`"
+            if file.url is not None
+            else manual_download_message(spec, file)
+        )
         raise DatasetError(f"data set {spec.name!r}: the {role} file {spec.path(file)} is not there; {how}")
     if verified:
         for status in verify(spec, names, progress=None):
             if status.state != "verified":
-                fix = (f"`calobench datasets make {spec.name} --force` makes it again" if spec.kind == "synthetic"
-                       else f"`calobench datasets download {spec.name}` fetches it again")
+                fix = (
+                    f"`calobench datasets make {spec.name} --force` makes it again"
+                    if spec.kind == "synthetic"
+                    else f"`calobench datasets download {spec.name}` fetches it again"
+                )
                 raise ChecksumError(f"data set {spec.name!r}: {status.path} is {status.state}: {status.detail}; {fix}")
     return spec.parts(role)
 

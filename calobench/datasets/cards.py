@@ -33,8 +33,9 @@ def card_kind(path: str | Path) -> str:
     return kind
 
 
-def load_cards(directory: str | Path | None = None, kind: str | None = None,
-               maker: Maker | None = None) -> list[DatasetSpec]:
+def load_cards(
+    directory: str | Path | None = None, kind: str | None = None, maker: Maker | None = None
+) -> list[DatasetSpec]:
     """Every card in ``directory`` (default: the shipped cards) of the given ``kind``, sorted by file name.
 
     A card that cannot be parsed raises :class:`DatasetError` naming the file.
@@ -46,7 +47,8 @@ def load_cards(directory: str | Path | None = None, kind: str | None = None,
             continue
         spec = DatasetSpec.from_card(path, maker=maker)
         if spec.name != path.stem:
-            raise DatasetError(f"data-set card {path} names the data set {spec.name!r}; the file must be "
-                               f"called {spec.name}.toml")
+            raise DatasetError(
+                f"data-set card {path} names the data set {spec.name!r}; the file must be called {spec.name}.toml"
+            )
         specs.append(spec)
     return specs

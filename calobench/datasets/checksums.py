@@ -103,8 +103,7 @@ class ChecksumStore:
     def pin(self, name: str, md5: str, origin: str) -> None:
         """Record ``md5`` as the expected checksum of ``name`` (``origin``: "first use", "download", "made")."""
         data = self._load()
-        data["pinned"][name] = {"md5": md5, "origin": origin,
-                                "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        data["pinned"][name] = {"md5": md5, "origin": origin, "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         self._save(data)
 
     def forget(self, name: str) -> None:

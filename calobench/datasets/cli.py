@@ -70,14 +70,18 @@ def _list(args: argparse.Namespace) -> int:
     from calobench.plugins import datasets
 
     registry = datasets()
-    header = (f"{'name':<28} {'kind':<10} {'geometry':<12} {'particle':<9} {'showers train/ref':<18} "
-              f"{'size on server':<22} local state")
+    header = (
+        f"{'name':<28} {'kind':<10} {'geometry':<12} {'particle':<9} {'showers train/ref':<18} "
+        f"{'size on server':<22} local state"
+    )
     print(header)
     for entry in registry.entries():
         spec: DatasetSpec = entry.value
         showers = f"{role_showers(spec, 'train')} / {role_showers(spec, 'reference')}"
-        print(f"{spec.name:<28} {spec.kind:<10} {spec.geometry:<12} {spec.particle:<9} {showers:<18} "
-              f"{server_size(spec):<22} {local_state(file_status(spec))}")
+        print(
+            f"{spec.name:<28} {spec.kind:<10} {spec.geometry:<12} {spec.particle:<9} {showers:<18} "
+            f"{server_size(spec):<22} {local_state(file_status(spec))}"
+        )
     return 0
 
 
@@ -96,8 +100,11 @@ def _info(args: argparse.Namespace) -> int:
         ("geometry", f"{spec.geometry} ({geometry.n_layers} layers, {geometry.n_voxels} voxels)"),
         ("particle", spec.particle),
         ("energy range", f"{low:.10g} - {high:.10g} MeV"),
-        ("showers", f"train {role_showers(spec, 'train')}, reference {role_showers(spec, 'reference')}"
-                    + (f", extra {role_showers(spec, 'extra')}" if spec.files_for("extra") else "")),
+        (
+            "showers",
+            f"train {role_showers(spec, 'train')}, reference {role_showers(spec, 'reference')}"
+            + (f", extra {role_showers(spec, 'extra')}" if spec.files_for("extra") else ""),
+        ),
         ("size on server", server_size(spec)),
         ("DOI", f"{spec.doi} (https://doi.org/{spec.doi})" if spec.doi else "-"),
         ("landing page", landing_page(spec) or "-"),
@@ -113,8 +120,11 @@ def _info(args: argparse.Namespace) -> int:
     print("files:")
     for s in file_status(spec):
         file = s.file
-        uses = ", ".join(f"{e.role}" + (f" rows {e.rows[0]}:{e.rows[1]}" if e.rows else "")
-                         for e in spec.files if e.name == file.name)
+        uses = ", ".join(
+            f"{e.role}" + (f" rows {e.rows[0]}:{e.rows[1]}" if e.rows else "")
+            for e in spec.files
+            if e.name == file.name
+        )
         print(f"  - {file.name} ({uses})")
         if spec.kind == "synthetic":
             source = f"made locally (`calobench datasets make {spec.name}`)"
@@ -145,8 +155,10 @@ def _report(spec: DatasetSpec, statuses: list[FileStatus]) -> int:
     summary = ", ".join(f"{s.file.name} {s.state}" for s in bad)
     error = ChecksumError if any(s.state == "corrupt" for s in bad) else DatasetError
     action = "make" if spec.kind == "synthetic" else "download"
-    raise error(f"data set {spec.name!r}: {len(bad)} of {len(statuses)} files not verified ({summary}); "
-                f"`calobench datasets {action} {spec.name}` fetches what is missing")
+    raise error(
+        f"data set {spec.name!r}: {len(bad)} of {len(statuses)} files not verified ({summary}); "
+        f"`calobench datasets {action} {spec.name}` fetches what is missing"
+    )
 
 
 def _download(args: argparse.Namespace) -> int:

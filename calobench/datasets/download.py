@@ -28,8 +28,18 @@ from tqdm.auto import tqdm
 
 from calobench import __version__
 from calobench.datasets.checksums import ChecksumStore, md5_file
-from calobench.datasets.local import (FileStatus, corrupt_path, expected_md5, file_status, human_size, origin_text,
-                                      partial_path, select_files, structure_problem, verify)
+from calobench.datasets.local import (
+    FileStatus,
+    corrupt_path,
+    expected_md5,
+    file_status,
+    human_size,
+    origin_text,
+    partial_path,
+    select_files,
+    structure_problem,
+    verify,
+)
 from calobench.datasets.spec import DatasetSpec, FileSpec
 from calobench.errors import ChecksumError, DatasetError, DownloadError
 
@@ -76,17 +86,21 @@ def landing_page(spec: DatasetSpec) -> str | None:
 def manual_download_message(spec: DatasetSpec, file: FileSpec) -> str:
     where = landing_page(spec)
     source = f"from {where}" + (f" (DOI {spec.doi})" if spec.doi and where and spec.doi not in where else "")
-    return (f"{file.name} of data set {spec.name!r} has no direct download URL: download it by hand "
-            f"{source if where else '(the card names no source)'}, put it at {spec.path(file)} "
-            f"(`calobench datasets path {spec.name}` prints the paths), then run "
-            f"`calobench datasets verify {spec.name}`")
+    return (
+        f"{file.name} of data set {spec.name!r} has no direct download URL: download it by hand "
+        f"{source if where else '(the card names no source)'}, put it at {spec.path(file)} "
+        f"(`calobench datasets path {spec.name}` prints the paths), then run "
+        f"`calobench datasets verify {spec.name}`"
+    )
 
 
 def _check_disk_space(directory: Path, needed: int) -> None:
     free = shutil.disk_usage(directory).free
     if needed + DISK_MARGIN > free:
-        raise DownloadError(f"not enough disk space in {directory}: the download needs {human_size(needed)} more, "
-                            f"{human_size(free)} are free; free some space or point CALOBENCH_DATA at a larger disk")
+        raise DownloadError(
+            f"not enough disk space in {directory}: the download needs {human_size(needed)} more, "
+            f"{human_size(free)} are free; free some space or point CALOBENCH_DATA at a larger disk"
+        )
 
 
 def _total_from_content_range(value: str | None) -> tuple[int | None, int | None]:
@@ -99,8 +113,9 @@ def _total_from_content_range(value: str | None) -> tuple[int | None, int | None
     return first, total
 
 
-def _transfer(url: str, part: Path, expected_size: int | None, timeout: float, block_size: int,
-              progress: bool | None, label: str) -> None:
+def _transfer(
+    url: str, part: Path, expected_size: int | None, timeout: float, block_size: int, progress: bool | None, label: str
+) -> None:
     """One attempt: append the rest of ``url`` to ``part``. Raises _Transient, _Restart or DownloadError."""
     offset = part.stat().st_size if part.exists() else 0
     if expected_size is not None and offset > expected_size:
@@ -124,8 +139,10 @@ def _transfer(url: str, part: Path, expected_size: int | None, timeout: float, b
             raise _Restart(f"the server refused to resume at byte {offset} (HTTP 416)") from exc
         if exc.code in TRANSIENT_HTTP:
             raise _Transient(f"HTTP {exc.code} {exc.reason}") from exc
-        raise DownloadError(f"downloading {label} from {url} failed: HTTP {exc.code} {exc.reason}"
-                            + ("; the file is not at that address" if exc.code in (404, 410) else "")) from exc
+        raise DownloadError(
+            f"downloading {label} from {url} failed: HTTP {exc.code} {exc.reason}"
+            + ("; the file is not at that address" if exc.code in (404, 410) else "")
+        ) from exc
     except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
         raise _Transient(f"cannot connect: {reason}") from exc
@@ -147,18 +164,29 @@ def _transfer(url: str, part: Path, expected_size: int | None, timeout: float, b
         else:
             raise DownloadError(f"downloading {label} from {url} failed: unexpected HTTP status {status}")
         if expected_size is not None and total is not None and total != expected_size:
-            raise DownloadError(f"downloading {label} from {url}: the server offers {total} bytes but the card "
-                                f"says {expected_size}; the file on the server changed or the card is wrong")
+            raise DownloadError(
+                f"downloading {label} from {url}: the server offers {total} bytes but the card "
+                f"says {expected_size}; the file on the server changed or the card is wrong"
+            )
         done = offset
-        with open(part, mode) as out, tqdm(total=total or expected_size, initial=offset, unit="B", unit_scale=True,
-                                           unit_divisor=1024, desc=label, disable=None if progress is None
-                                           else not progress, leave=False) as bar:
+        with (
+            open(part, mode) as out,
+            tqdm(
+                total=total or expected_size,
+                initial=offset,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=label,
+                disable=None if progress is None else not progress,
+                leave=False,
+            ) as bar,
+        ):
             while True:
                 try:
                     block = response.read(block_size)
                 except (http.client.IncompleteRead, OSError, http.client.HTTPException) as exc:
-                    raise _Transient(f"the connection broke after {done} bytes ({type(exc).__name__}: {exc})") \
-                        from exc
+                    raise _Transient(f"the connection broke after {done} bytes ({type(exc).__name__}: {exc})") from exc
                 if not block:
                     break
                 out.write(block)
@@ -168,8 +196,15 @@ def _transfer(url: str, part: Path, expected_size: int | None, timeout: float, b
             raise _Transient(f"the response was truncated: {done} of {offset + length} bytes arrived")
 
 
-def _fetch(spec: DatasetSpec, file: FileSpec, store: ChecksumStore, progress: bool | None, retry: RetryPolicy,
-           timeout: float, block_size: int) -> None:
+def _fetch(
+    spec: DatasetSpec,
+    file: FileSpec,
+    store: ChecksumStore,
+    progress: bool | None,
+    retry: RetryPolicy,
+    timeout: float,
+    block_size: int,
+) -> None:
     """Download one file to its final place (see the module docstring)."""
     path, part = spec.path(file), partial_path(spec.path(file))
     if file.url is None:
@@ -193,21 +228,40 @@ def _fetch(spec: DatasetSpec, file: FileSpec, store: ChecksumStore, progress: bo
         except _Transient as exc:
             have = part.stat().st_size if part.exists() else 0
             if attempt >= retry.attempts:
-                kept = (f"{have} bytes so far are kept in {part} and re-running `calobench datasets download "
-                        f"{spec.name}` resumes from there" if have else
-                        f"nothing was received; check the address and the network, then re-run "
-                        f"`calobench datasets download {spec.name}`")
-                raise DownloadError(f"downloading {file.name} from {file.url} failed after {attempt} attempt"
-                                    f"{'s' if attempt > 1 else ''}: {exc}; {kept}") from exc
+                kept = (
+                    f"{have} bytes so far are kept in {part} and re-running `calobench datasets download "
+                    f"{spec.name}` resumes from there"
+                    if have
+                    else f"nothing was received; check the address and the network, then re-run "
+                    f"`calobench datasets download {spec.name}`"
+                )
+                raise DownloadError(
+                    f"downloading {file.name} from {file.url} failed after {attempt} attempt"
+                    f"{'s' if attempt > 1 else ''}: {exc}; {kept}"
+                ) from exc
             delay = retry.delay(attempt)
-            log.warning("%s: %s (%d bytes so far); retrying in %.0f s (attempt %d of %d)", file.name, exc, have,
-                        delay, attempt + 1, retry.attempts)
+            log.warning(
+                "%s: %s (%d bytes so far); retrying in %.0f s (attempt %d of %d)",
+                file.name,
+                exc,
+                have,
+                delay,
+                attempt + 1,
+                retry.attempts,
+            )
             retry.sleep(delay)
             attempt += 1
 
     size = part.stat().st_size
-    with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, desc=f"md5 {file.name}", leave=False,
-              disable=None if progress is None else not progress) as bar:
+    with tqdm(
+        total=size,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=f"md5 {file.name}",
+        leave=False,
+        disable=None if progress is None else not progress,
+    ) as bar:
         digest = md5_file(part, bar.update)
     expected, origin = expected_md5(store, file)
     problem = None
@@ -220,21 +274,34 @@ def _fetch(spec: DatasetSpec, file: FileSpec, store: ChecksumStore, progress: bo
     if problem is not None:
         bad = corrupt_path(path)
         os.replace(part, bad)
-        raise ChecksumError(f"the download of {file.name} from {file.url} is corrupt: {problem}. It was moved to "
-                            f"{bad} and nothing was installed; run `calobench datasets download {spec.name}` "
-                            "to try again")
+        raise ChecksumError(
+            f"the download of {file.name} from {file.url} is corrupt: {problem}. It was moved to "
+            f"{bad} and nothing was installed; run `calobench datasets download {spec.name}` "
+            "to try again"
+        )
     store.forget(file.name)
     os.replace(part, path)
     store.remember(file.name, digest)
     if expected is None:
         store.pin(file.name, digest, "download")
-        log.warning("%s: %s has no published md5; recorded md5 %s on download (trust on first use)",
-                    spec.name, file.name, digest)
+        log.warning(
+            "%s: %s has no published md5; recorded md5 %s on download (trust on first use)",
+            spec.name,
+            file.name,
+            digest,
+        )
 
 
-def download(spec: DatasetSpec, files: "list[str] | None" = None, progress: bool | None = True, *,
-             include_extra: bool = False, retry: RetryPolicy | None = None, timeout: float = 60.0,
-             block_size: int = BLOCK_SIZE) -> list[FileStatus]:
+def download(
+    spec: DatasetSpec,
+    files: "list[str] | None" = None,
+    progress: bool | None = True,
+    *,
+    include_extra: bool = False,
+    retry: RetryPolicy | None = None,
+    timeout: float = 60.0,
+    block_size: int = BLOCK_SIZE,
+) -> list[FileStatus]:
     """Download the files of a real data set into ``<data dir>/<name>/`` and verify them.
 
     Args:
@@ -249,8 +316,10 @@ def download(spec: DatasetSpec, files: "list[str] | None" = None, progress: bool
     fetched again. Raises :class:`DownloadError` or :class:`ChecksumError` with one clear message.
     """
     if spec.kind != "real":
-        raise DatasetError(f"data set {spec.name!r} is {spec.kind}: it is made locally, not downloaded; "
-                           f"run `calobench datasets make {spec.name}`")
+        raise DatasetError(
+            f"data set {spec.name!r} is {spec.kind}: it is made locally, not downloaded; "
+            f"run `calobench datasets make {spec.name}`"
+        )
     retry = retry or RetryPolicy()
     store = ChecksumStore(spec.directory())
     chosen = select_files(spec, files)
@@ -264,11 +333,13 @@ def download(spec: DatasetSpec, files: "list[str] | None" = None, progress: bool
                 log.info("%s: already there and verified", file.name)
                 continue
             if file.url is None:
-                raise ChecksumError(f"{path} does not match the card ({status.detail}); "
-                                    + manual_download_message(spec, file))
+                raise ChecksumError(
+                    f"{path} does not match the card ({status.detail}); " + manual_download_message(spec, file)
+                )
             bad = corrupt_path(path)
-            log.warning("%s: the local file is corrupt (%s); moved to %s and downloading again",
-                        file.name, status.detail, bad)
+            log.warning(
+                "%s: the local file is corrupt (%s); moved to %s and downloading again", file.name, status.detail, bad
+            )
             os.replace(path, bad)
             store.forget(file.name)
         _fetch(spec, file, store, progress, retry, timeout, block_size)

@@ -38,8 +38,11 @@ def human_size(n: float) -> str:
     return f"{n:.1f} TB"
 
 
-_ORIGIN_TEXT = {"first use": "recorded on first use", "download": "recorded on download",
-                "made": "recorded when calobench made the file"}
+_ORIGIN_TEXT = {
+    "first use": "recorded on first use",
+    "download": "recorded on download",
+    "made": "recorded when calobench made the file",
+}
 
 
 def origin_text(origin: str | None) -> str:
@@ -117,8 +120,9 @@ def _status(spec: DatasetSpec, file: FileSpec, store: ChecksumStore, md5: str | 
         if part.is_file():
             have = part.stat().st_size
             of = f" of {file.size}" if file.size else ""
-            return status("partial", have, f"interrupted download: {have}{of} bytes in {part.name}; "
-                                           "`download` resumes it")
+            return status(
+                "partial", have, f"interrupted download: {have}{of} bytes in {part.name}; `download` resumes it"
+            )
         return status("missing", None, "not downloaded" if spec.kind == "real" else "not made yet")
     size = path.stat().st_size
     if file.size is not None and size != file.size:
@@ -126,8 +130,11 @@ def _status(spec: DatasetSpec, file: FileSpec, store: ChecksumStore, md5: str | 
     if md5 is None:
         md5 = store.cached_md5(file.name)
     if md5 is None:
-        return status("present-unverified", size, "md5 not checked yet" if expected else
-                      "no published md5: `verify` records it (trust on first use)")
+        return status(
+            "present-unverified",
+            size,
+            "md5 not checked yet" if expected else "no published md5: `verify` records it (trust on first use)",
+        )
     if expected is None:
         return status("present-unverified", size, "no published md5: `verify` records it (trust on first use)", md5)
     if md5 != expected:
@@ -161,8 +168,9 @@ def file_status(spec: DatasetSpec, files: "list[str] | None" = None) -> list[Fil
     return [_status(spec, file, store, None) for file in select_files(spec, files)]
 
 
-def verify(spec: DatasetSpec, files: "list[str] | None" = None, progress: bool | None = True,
-           force: bool = False) -> list[FileStatus]:
+def verify(
+    spec: DatasetSpec, files: "list[str] | None" = None, progress: bool | None = True, force: bool = False
+) -> list[FileStatus]:
     """Check each present file against its md5 (hashing what the sidecar does not vouch for;
     ``force`` re-hashes everything). A file without a published md5 gets its md5 recorded the
     first time (trust on first use, with a warning). Returns the new states; raises nothing."""
@@ -173,18 +181,32 @@ def verify(spec: DatasetSpec, files: "list[str] | None" = None, progress: bool |
         if not path.is_file() or (file.size is not None and path.stat().st_size != file.size):
             result.append(_status(spec, file, store, None))
             continue
-        with tqdm(total=path.stat().st_size, unit="B", unit_scale=True, unit_divisor=1024,
-                  desc=f"md5 {file.name}", disable=None if progress is None else not progress,
-                  leave=False) as bar:
+        with tqdm(
+            total=path.stat().st_size,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=f"md5 {file.name}",
+            disable=None if progress is None else not progress,
+            leave=False,
+        ) as bar:
             digest = store.md5(file.name, update=bar.update, force=force)
         if file.md5 is None and store.pinned(file.name) is None:
             problem = structure_problem(spec, file)
             if problem is not None:
-                result.append(FileStatus(file, path, "corrupt", path.stat().st_size, None, None, digest,
-                                         f"{problem}; md5 not recorded"))
+                result.append(
+                    FileStatus(
+                        file, path, "corrupt", path.stat().st_size, None, None, digest, f"{problem}; md5 not recorded"
+                    )
+                )
                 continue
             store.pin(file.name, digest, "first use")
-            log.warning("%s: %s has no published md5; recorded md5 %s on first use (trust on first use: later "
-                        "checks compare against it)", spec.name, file.name, digest)
+            log.warning(
+                "%s: %s has no published md5; recorded md5 %s on first use (trust on first use: later "
+                "checks compare against it)",
+                spec.name,
+                file.name,
+                digest,
+            )
         result.append(_status(spec, file, store, digest))
     return result

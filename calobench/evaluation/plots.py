@@ -23,8 +23,15 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
 
 from calobench.geometry import Geometry
-from calobench.metrics.binning import (ETOT_EINC_EDGES, LAYER_FEATURES, SPARSITY_EDGES, e_layer_edges, is_dataset_1,
-                                       linear_edges, per_energy_edges)
+from calobench.metrics.binning import (
+    ETOT_EINC_EDGES,
+    LAYER_FEATURES,
+    SPARSITY_EDGES,
+    e_layer_edges,
+    is_dataset_1,
+    linear_edges,
+    per_energy_edges,
+)
 from calobench.metrics.context import EvaluationContext
 from calobench.metrics.features import HighLevelFeatures
 from calobench.metrics.response import discrete_energies, match_discrete
@@ -34,8 +41,16 @@ MAX_LAYER_PANELS = 8
 DPI = 80
 REF_COLOR = "#9ecae1"
 GEN_COLOR = "#d62728"
-LABELS = {"e_layer": "E_layer [MeV]", "ec_eta": "EC_eta [mm]", "ec_phi": "EC_phi [mm]", "width_eta": "width_eta [mm]",
-          "width_phi": "width_phi [mm]", "ec_r": "EC_r [mm]", "width_r": "width_r [mm]", "sparsity": "sparsity"}
+LABELS = {
+    "e_layer": "E_layer [MeV]",
+    "ec_eta": "EC_eta [mm]",
+    "ec_phi": "EC_phi [mm]",
+    "width_eta": "width_eta [mm]",
+    "width_phi": "width_phi [mm]",
+    "ec_r": "EC_r [mm]",
+    "width_r": "width_r [mm]",
+    "sparsity": "sparsity",
+}
 
 
 def shown_layers(layer_ids: tuple[int, ...], limit: int = MAX_LAYER_PANELS) -> list[int]:
@@ -49,8 +64,9 @@ def shown_layers(layer_ids: tuple[int, ...], limit: int = MAX_LAYER_PANELS) -> l
 def _outer_grid(fig: Figure, rows: int, cols: int) -> Any:
     """A grid with fixed margins (matplotlib's constrained layout doubles the drawing time)."""
     height = fig.get_figheight()
-    return fig.add_gridspec(rows, cols, left=0.07, right=0.98, bottom=0.5 / height, top=1.0 - 0.55 / height,
-                            wspace=0.3, hspace=0.45)
+    return fig.add_gridspec(
+        rows, cols, left=0.07, right=0.98, bottom=0.5 / height, top=1.0 - 0.55 / height, wspace=0.3, hspace=0.45
+    )
 
 
 def _grid(n: int) -> tuple[int, int]:
@@ -58,14 +74,41 @@ def _grid(n: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def _histogram_panel(fig: Figure, spec: Any, reference: np.ndarray, generated: np.ndarray, edges: np.ndarray,
-                     title: str, xlabel: str, log_x: bool = False, legend: bool = False) -> None:
-    _counts_panel(fig, spec, histogram_counts(reference, edges), histogram_counts(generated, edges), edges, title,
-                  xlabel, log_x, legend)
+def _histogram_panel(
+    fig: Figure,
+    spec: Any,
+    reference: np.ndarray,
+    generated: np.ndarray,
+    edges: np.ndarray,
+    title: str,
+    xlabel: str,
+    log_x: bool = False,
+    legend: bool = False,
+) -> None:
+    _counts_panel(
+        fig,
+        spec,
+        histogram_counts(reference, edges),
+        histogram_counts(generated, edges),
+        edges,
+        title,
+        xlabel,
+        log_x,
+        legend,
+    )
 
 
-def _counts_panel(fig: Figure, spec: Any, ref_counts: np.ndarray, gen_counts: np.ndarray, edges: np.ndarray,
-                  title: str, xlabel: str, log_x: bool = False, legend: bool = False) -> None:
+def _counts_panel(
+    fig: Figure,
+    spec: Any,
+    ref_counts: np.ndarray,
+    gen_counts: np.ndarray,
+    edges: np.ndarray,
+    title: str,
+    xlabel: str,
+    log_x: bool = False,
+    legend: bool = False,
+) -> None:
     """Per-bin fractions (reference filled, generated step) over a ratio panel."""
     inner = spec.subgridspec(2, 1, height_ratios=(3, 1), hspace=0.05)
     top, bottom = fig.add_subplot(inner[0]), fig.add_subplot(inner[1])
@@ -126,12 +169,28 @@ def feature_histograms(context: EvaluationContext, folder: Path) -> list[Path]:
     paths = []
     fig = Figure(figsize=(10, 4))
     outer = _outer_grid(fig, 1, 2)
-    _histogram_panel(fig, outer[0], ref.etot_over_einc, gen.etot_over_einc, ETOT_EINC_EDGES, "E_tot / E_inc",
-                     "E_tot / E_inc", legend=True)
+    _histogram_panel(
+        fig,
+        outer[0],
+        ref.etot_over_einc,
+        gen.etot_over_einc,
+        ETOT_EINC_EDGES,
+        "E_tot / E_inc",
+        "E_tot / E_inc",
+        legend=True,
+    )
     spectrum = context.voxel_spectrum()
     if spectrum is not None:
-        _counts_panel(fig, outer[1], spectrum.reference_counts, spectrum.generated_counts, spectrum.edges,
-                      "voxel energies", "voxel energy [MeV]", log_x=True)
+        _counts_panel(
+            fig,
+            outer[1],
+            spectrum.reference_counts,
+            spectrum.generated_counts,
+            spectrum.edges,
+            "voxel energies",
+            "voxel energy [MeV]",
+            log_x=True,
+        )
     paths.append(_save(fig, folder / "etot_einc_and_voxels.png"))
     for feature in LAYER_FEATURES:
         layer_ids = ref.layer_columns(feature)
@@ -152,8 +211,17 @@ def feature_histograms(context: EvaluationContext, folder: Path) -> list[Path]:
                 edges = linear_edges(context.geometry, feature, layer)
             if edges is None:
                 continue
-            _histogram_panel(fig, outer[panel // cols, panel % cols], ref_values, gen_values, edges, f"layer {layer}",
-                             LABELS[feature], log_x=feature == "e_layer", legend=panel == 0)
+            _histogram_panel(
+                fig,
+                outer[panel // cols, panel % cols],
+                ref_values,
+                gen_values,
+                edges,
+                f"layer {layer}",
+                LABELS[feature],
+                log_x=feature == "e_layer",
+                legend=panel == 0,
+            )
         fig.suptitle(LABELS[feature].split(" [")[0], fontsize=11)
         paths.append(_save(fig, folder / f"{feature}.png"))
     return paths
@@ -171,9 +239,16 @@ def per_energy_histograms(context: EvaluationContext, folder: Path) -> list[Path
     outer = _outer_grid(fig, rows, cols)
     for i, energy in enumerate(values):
         edges = per_energy_edges(context.geometry, float(energy))
-        _histogram_panel(fig, outer[i // cols, i % cols], ref.etot_over_einc[ref_index == i],
-                         gen.etot_over_einc[gen_index == i], edges, f"E_inc = {energy:g} MeV", "E_tot / E_inc",
-                         legend=i == 0)
+        _histogram_panel(
+            fig,
+            outer[i // cols, i % cols],
+            ref.etot_over_einc[ref_index == i],
+            gen.etot_over_einc[gen_index == i],
+            edges,
+            f"E_inc = {energy:g} MeV",
+            "E_tot / E_inc",
+            legend=i == 0,
+        )
     return [_save(fig, folder / "etot_einc_per_energy.png")]
 
 
@@ -224,20 +299,42 @@ def average_showers(context: EvaluationContext, folder: Path) -> list[Path]:
     outer = _outer_grid(fig, 1, 2)
     ref_layers = np.array([ref_mean[s].sum() for s in geometry.layer_slices])
     gen_layers = np.array([gen_mean[s].sum() for s in geometry.layer_slices])
-    _profile_panel(fig, outer[0], np.arange(geometry.n_layers), ref_layers, gen_layers, "longitudinal profile",
-                   "layer index", "mean energy [MeV]")
+    _profile_panel(
+        fig,
+        outer[0],
+        np.arange(geometry.n_layers),
+        ref_layers,
+        gen_layers,
+        "longitudinal profile",
+        "layer index",
+        "mean energy [MeV]",
+    )
     if polar and len({layer.r_edges for layer in geometry.layers}) == 1:
         r_edges = np.asarray(geometry.layers[0].r_edges)
         centres = 0.5 * (r_edges[:-1] + r_edges[1:])
-        ref_r = sum(ref_mean[s].reshape(layer.shape).sum(axis=0) for s, layer in zip(geometry.layer_slices, geometry.layers))
-        gen_r = sum(gen_mean[s].reshape(layer.shape).sum(axis=0) for s, layer in zip(geometry.layer_slices, geometry.layers))
+        ref_r = sum(
+            ref_mean[s].reshape(layer.shape).sum(axis=0) for s, layer in zip(geometry.layer_slices, geometry.layers)
+        )
+        gen_r = sum(
+            gen_mean[s].reshape(layer.shape).sum(axis=0) for s, layer in zip(geometry.layer_slices, geometry.layers)
+        )
         _profile_panel(fig, outer[1], centres, ref_r, gen_r, "radial profile", "r [mm]", "mean energy [MeV]")
     paths.append(_save(fig, folder / "profiles.png"))
     return paths
 
 
-def _profile_panel(fig: Figure, spec: Any, x: np.ndarray, ref: np.ndarray, gen: np.ndarray, title: str, xlabel: str,
-                   ylabel: str, log_x: bool = False, log_y: bool = True) -> None:
+def _profile_panel(
+    fig: Figure,
+    spec: Any,
+    x: np.ndarray,
+    ref: np.ndarray,
+    gen: np.ndarray,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    log_x: bool = False,
+    log_y: bool = True,
+) -> None:
     inner = spec.subgridspec(2, 1, height_ratios=(3, 1), hspace=0.05)
     top, bottom = fig.add_subplot(inner[0]), fig.add_subplot(inner[1])
     top.plot(x, ref, "o-", color="#3182bd", markersize=3, label="reference")
@@ -271,7 +368,10 @@ def response_plot(report: dict, folder: Path) -> list[Path]:
     x = np.array([math.sqrt(b["e_low"] * b["e_high"]) for b in bins])
     fig = Figure(figsize=(10, 4))
     outer = _outer_grid(fig, 1, 2)
-    for spec, key, title in ((outer[0], "mean", "response <E_tot/E_inc>"), (outer[1], "resolution", "resolution std/mean")):
+    for spec, key, title in (
+        (outer[0], "mean", "response <E_tot/E_inc>"),
+        (outer[1], "resolution", "resolution std/mean"),
+    ):
         ref = np.array([b["reference"][key] if b["reference"][key] is not None else np.nan for b in bins])
         gen = np.array([b["generated"][key] if b["generated"][key] is not None else np.nan for b in bins])
         _profile_panel(fig, spec, x, ref, gen, title, "E_inc [MeV]", key, log_x=True, log_y=False)
@@ -282,8 +382,10 @@ def correlation_plot(report: dict, folder: Path) -> list[Path]:
     correlation = report.get("layer_correlation")
     if not correlation:
         return []
-    matrices = [np.array([[np.nan if v is None else v for v in row] for row in correlation[key]], dtype=float)
-                for key in ("reference", "generated")]
+    matrices = [
+        np.array([[np.nan if v is None else v for v in row] for row in correlation[key]], dtype=float)
+        for key in ("reference", "generated")
+    ]
     matrices.append(matrices[1] - matrices[0])
     fig = Figure(figsize=(13, 4), layout="constrained")
     for i, (matrix, title) in enumerate(zip(matrices, ("reference", "generated", "generated - reference"))):

@@ -22,8 +22,14 @@ FINGERPRINT_BLOCK = 16 * 2**20
 def git_revision() -> str:
     """``git rev-parse HEAD`` of the checkout calobench runs from, or ``"unknown"``."""
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-                                capture_output=True, text=True, timeout=10, check=False)
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     revision = result.stdout.strip()
@@ -69,5 +75,9 @@ def file_fingerprint(path: "str | Path") -> dict:
         digest.update(handle.read(FINGERPRINT_BLOCK))
         handle.seek(size - FINGERPRINT_BLOCK)
         digest.update(handle.read(FINGERPRINT_BLOCK))
-    return {"path": str(path), "size": size, "fingerprint": digest.hexdigest(),
-            "fingerprint_kind": "md5 of the size and the first and last 16 MiB"}
+    return {
+        "path": str(path),
+        "size": size,
+        "fingerprint": digest.hexdigest(),
+        "fingerprint_kind": "md5 of the size and the first and last 16 MiB",
+    }

@@ -18,11 +18,17 @@ from typing import Any
 
 import torch
 
+from calobench.atomic import write_text_atomic
 from calobench.errors import CalobenchError
 from calobench.evaluation.provenance import file_fingerprint, software_provenance
-from calobench.atomic import write_text_atomic
-from calobench.evaluation.report import (HEADER_KEYS, KIND, SCHEMA_VERSION, empty_metric_sections, render_markdown,
-                                         to_json)
+from calobench.evaluation.report import (
+    HEADER_KEYS,
+    KIND,
+    SCHEMA_VERSION,
+    empty_metric_sections,
+    render_markdown,
+    to_json,
+)
 from calobench.evaluation.sources import open_inputs
 from calobench.metrics.base import Metric, MetricError
 from calobench.metrics.context import EvaluationContext
@@ -32,8 +38,21 @@ log = logging.getLogger("calobench.evaluation")
 #: ``--metrics`` names that stand for several metrics.
 GROUPS = {"classifier": "classifier_", "classifiers": "classifier_"}
 #: Order in which metrics run and appear (metrics not listed, e.g. plugins', follow alphabetically).
-ORDER = ("separation_power", "energy_response", "layer_correlation", "w1", "fpd", "kpd", "prdc", "intrinsic_dimension",
-         "classifier_low", "classifier_low_normed", "classifier_high", "classifier_bdt_high", "classifier_cnn")
+ORDER = (
+    "separation_power",
+    "energy_response",
+    "layer_correlation",
+    "w1",
+    "fpd",
+    "kpd",
+    "prdc",
+    "intrinsic_dimension",
+    "classifier_low",
+    "classifier_low_normed",
+    "classifier_high",
+    "classifier_bdt_high",
+    "classifier_cnn",
+)
 
 
 def _ordered(names: "Sequence[str]") -> list[str]:
@@ -161,29 +180,54 @@ def summary_rows(metrics: Sequence[Metric], sections: dict[str, Any], outcomes: 
         if metric.name not in ok:
             continue
         for label, scalar in metric.scalars(sections).items():
-            rows.append({"metric": metric.name, "label": label, "value": scalar.value, "error": scalar.error,
-                         "direction": scalar.direction})
+            rows.append(
+                {
+                    "metric": metric.name,
+                    "label": label,
+                    "value": scalar.value,
+                    "error": scalar.error,
+                    "direction": scalar.direction,
+                }
+            )
     return rows
 
 
-def evaluate_context(context: EvaluationContext, metrics: Sequence[Metric], *, inputs: dict[str, Any] | None = None,
-                     out: "str | Path | None" = None, plots: bool = True) -> dict[str, Any]:
+def evaluate_context(
+    context: EvaluationContext,
+    metrics: Sequence[Metric],
+    *,
+    inputs: dict[str, Any] | None = None,
+    out: "str | Path | None" = None,
+    plots: bool = True,
+) -> dict[str, Any]:
     """Run ``metrics`` on ``context``; write the report (and plots) to ``out`` if given."""
     started = time.perf_counter()
     providers = {name: provider for name, (_, provider) in registered_metrics().items()}
     sections, outcomes = run_metrics(context, metrics)
     by_name = {m.name: m for m in metrics}
     report: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION, "kind": KIND, "dataset": context.dataset,
-        "geometry": context.geometry.name, "threshold_mev": context.threshold,
-        "n_reference": context.n_reference, "n_generated": context.n_generated,
-        "preset": context.preset, "seed": context.seed,
+        "schema_version": SCHEMA_VERSION,
+        "kind": KIND,
+        "dataset": context.dataset,
+        "geometry": context.geometry.name,
+        "threshold_mev": context.threshold,
+        "n_reference": context.n_reference,
+        "n_generated": context.n_generated,
+        "preset": context.preset,
+        "seed": context.seed,
         "provenance": software_provenance(context.device),
         "inputs": inputs or {"reference": [], "generated": []},
         "settings": context.settings.to_dict(),
-        "metrics": {o.name: {"version": by_name[o.name].version, "provider": providers.get(o.name, "unregistered"),
-                             "status": o.status, "reason": o.reason, "seconds": round(o.seconds, 4)}
-                    for o in outcomes},
+        "metrics": {
+            o.name: {
+                "version": by_name[o.name].version,
+                "provider": providers.get(o.name, "unregistered"),
+                "status": o.status,
+                "reason": o.reason,
+                "seconds": round(o.seconds, 4),
+            }
+            for o in outcomes
+        },
         "metric_versions": {m.name: m.version for m in metrics},
         "in_memory_samples": context.sample_sizes(),
         "plots": [],
@@ -201,20 +245,35 @@ def evaluate_context(context: EvaluationContext, metrics: Sequence[Metric], *, i
             report["plots"] = [str(p) for p in make_plots(context, report, out)]
             report["timings"]["plots_s"] = round(time.perf_counter() - plot_started, 3)
     scans = context.scan_seconds()
-    report["timings"].update({"scan_reference_s": round(scans.get("reference", 0.0), 3),
-                              "scan_generated_s": round(scans.get("generated", 0.0), 3),
-                              "total_s": round(time.perf_counter() - started, 3)})
+    report["timings"].update(
+        {
+            "scan_reference_s": round(scans.get("reference", 0.0), 3),
+            "scan_generated_s": round(scans.get("generated", 0.0), 3),
+            "total_s": round(time.perf_counter() - started, 3),
+        }
+    )
     if out is not None:
         write_text_atomic(Path(out) / "report.json", to_json(report))
         write_text_atomic(Path(out) / "report.md", render_markdown(report))
     return report
 
 
-def evaluate(generated: "str | Path", reference: "str | Path | None" = None, *, dataset: str | None = None,
-             geometry: "str | Path | None" = None, metrics: "Sequence[str] | str | None" = None,
-             preset: str = "quick", seed: int = 0, device: str | None = None, out: "str | Path | None" = None,
-             plots: bool = True, progress: bool = True, threshold: float | None = None,
-             chunk_size: int | None = None) -> dict[str, Any]:
+def evaluate(
+    generated: "str | Path",
+    reference: "str | Path | None" = None,
+    *,
+    dataset: str | None = None,
+    geometry: "str | Path | None" = None,
+    metrics: "Sequence[str] | str | None" = None,
+    preset: str = "quick",
+    seed: int = 0,
+    device: str | None = None,
+    out: "str | Path | None" = None,
+    plots: bool = True,
+    progress: bool = True,
+    threshold: float | None = None,
+    chunk_size: int | None = None,
+) -> dict[str, Any]:
     """Evaluate a generated shower file against a reference; see the module docstring.
 
     Returns the report (the content of ``report.json``).
@@ -222,17 +281,31 @@ def evaluate(generated: "str | Path", reference: "str | Path | None" = None, *, 
     chosen = select_metrics(metrics)
     device = resolve_device(device)
     with open_inputs(generated, reference, dataset=dataset, geometry=geometry, threshold=threshold) as inputs:
-        context = EvaluationContext(inputs.reference, inputs.generated, inputs.geometry, inputs.threshold,
-                                    preset=preset, seed=seed, device=device, dataset=inputs.dataset,
-                                    progress=progress, chunk_size=chunk_size)
-        files = {"reference": [_fingerprint(p, inputs.dataset_checksums) for p in inputs.reference_files],
-                 "generated": [file_fingerprint(p) for p in inputs.generated_files]}
+        context = EvaluationContext(
+            inputs.reference,
+            inputs.generated,
+            inputs.geometry,
+            inputs.threshold,
+            preset=preset,
+            seed=seed,
+            device=device,
+            dataset=inputs.dataset,
+            progress=progress,
+            chunk_size=chunk_size,
+        )
+        files = {
+            "reference": [_fingerprint(p, inputs.dataset_checksums) for p in inputs.reference_files],
+            "generated": [file_fingerprint(p) for p in inputs.generated_files],
+        }
         return evaluate_context(context, chosen, inputs=files, out=out, plots=plots)
 
 
 def _fingerprint(path: str, checksums: dict[str, str]) -> dict:
     name = Path(path).name
     if name in checksums:
-        return {"path": path, "size": Path(path).stat().st_size if Path(path).exists() else None,
-                "md5": checksums[name]}
+        return {
+            "path": path,
+            "size": Path(path).stat().st_size if Path(path).exists() else None,
+            "md5": checksums[name],
+        }
     return file_fingerprint(path)

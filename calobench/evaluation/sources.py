@@ -53,9 +53,14 @@ def _describe(source: ShowerSource) -> str:
 
 
 @contextlib.contextmanager
-def open_inputs(generated: "str | Path", reference: "str | Path | None" = None, *, dataset: str | None = None,
-                geometry: "str | Path | Geometry | None" = None,
-                threshold: float | None = None) -> Iterator[EvaluationInputs]:
+def open_inputs(
+    generated: "str | Path",
+    reference: "str | Path | None" = None,
+    *,
+    dataset: str | None = None,
+    geometry: "str | Path | Geometry | None" = None,
+    threshold: float | None = None,
+) -> Iterator[EvaluationInputs]:
     """Open both samples (context manager; the files are closed on exit).
 
     Args:
@@ -105,8 +110,16 @@ def open_inputs(generated: "str | Path", reference: "str | Path | None" = None, 
             level = 0.0
         if not level >= 0:
             raise EvaluationInputError(f"threshold must be >= 0 MeV, got {level}")
-        yield EvaluationInputs(reference_source, generated_source, chosen, float(level), dataset,
-                               _paths(reference_parts), _paths(generated), checksums)
+        yield EvaluationInputs(
+            reference_source,
+            generated_source,
+            chosen,
+            float(level),
+            dataset,
+            _paths(reference_parts),
+            _paths(generated),
+            checksums,
+        )
 
 
 def _mismatch(reference_parts: "list | str | Path", generated_source: ShowerSource) -> str:
@@ -116,8 +129,9 @@ def _mismatch(reference_parts: "list | str | Path", generated_source: ShowerSour
             other = _describe(detected)
     except (ShowerFileError, GeometryError) as exc:
         other = f"unreadable as any known geometry ({exc})"
-    return (f"reference is {other} but generated is {_describe(generated_source)}; both samples must have the "
-            "same geometry")
+    return (
+        f"reference is {other} but generated is {_describe(generated_source)}; both samples must have the same geometry"
+    )
 
 
 def _dataset_checksums(spec) -> dict[str, str]:

@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
+from calobench.atomic import write_text_atomic
 from calobench.errors import CalobenchError
 from calobench.evaluation.provenance import software_provenance
-from calobench.atomic import write_text_atomic
 from calobench.evaluation.report import to_json
 from calobench.evaluation.runner import resolve_device, run_metrics, select_metrics, summary_rows
 from calobench.metrics.context import EvaluationContext
@@ -43,14 +43,25 @@ DEFAULT_STRENGTHS = (0.01, 0.03, 0.1)
 DEFAULT_PERTURBATIONS = ("energy_scale", "sampling_fraction_scale", "depth_scale", "core_radius_scale", "spot_scale")
 #: The default metrics: every quick metric but the classifiers, which take about a minute per sample of
 #: 10,000 showers on two CPU cores (add them with ``--metrics ...,classifier_low,classifier_high``).
-DEFAULT_METRICS = ("separation_power", "energy_response", "layer_correlation", "w1", "fpd", "kpd", "prdc",
-                   "intrinsic_dimension")
+DEFAULT_METRICS = (
+    "separation_power",
+    "energy_response",
+    "layer_correlation",
+    "w1",
+    "fpd",
+    "kpd",
+    "prdc",
+    "intrinsic_dimension",
+)
 #: Classifier runs per evaluation during validation (the error then comes from Hanley-McNeil).
 CLASSIFIER_RUNS = 1
 SIGMAS = 3.0
 #: Detection thresholds (absolute changes in the worse direction) for numbers without an error.
 THRESHOLDS = {
-    "precision": 0.05, "recall": 0.05, "coverage": 0.05, "density": 0.1,
+    "precision": 0.05,
+    "recall": 0.05,
+    "coverage": 0.05,
+    "density": 0.1,
     "W1/std (mean)": None,  # relative: detected when it doubles (see _detected)
     "sep voxel": None,  # relative, as W1: its entries (voxels of the same showers) are correlated
     "max abs corr diff": 0.05,
@@ -71,9 +82,16 @@ class ValidationResult:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"schema_version": 1, "kind": "calobench-metric-validation", "dataset": self.dataset,
-                "n_showers": self.n_showers, "labels": self.labels, "reference_vs_reference": self.baseline,
-                "results": self.rows, **self.settings}
+        return {
+            "schema_version": 1,
+            "kind": "calobench-metric-validation",
+            "dataset": self.dataset,
+            "n_showers": self.n_showers,
+            "labels": self.labels,
+            "reference_vs_reference": self.baseline,
+            "results": self.rows,
+            **self.settings,
+        }
 
     def markdown_table(self) -> str:
         return "\n".join(_markdown(self))
@@ -108,9 +126,16 @@ def _simulate(dataset: str, n: int, seed: int, perturbation: dict[str, float] | 
 
 
 def _evaluate(reference, generated, metrics, preset: str, seed: int, device: str, dataset: str) -> dict[str, dict]:
-    context = EvaluationContext(InMemorySource(reference, label="reference"), InMemorySource(generated, label="generated"),
-                                reference.geometry, reference.geometry.threshold or 0.0, preset=preset, seed=seed,
-                                device=device, dataset=dataset)
+    context = EvaluationContext(
+        InMemorySource(reference, label="reference"),
+        InMemorySource(generated, label="generated"),
+        reference.geometry,
+        reference.geometry.threshold or 0.0,
+        preset=preset,
+        seed=seed,
+        device=device,
+        dataset=dataset,
+    )
     context.options["classifier_runs"] = CLASSIFIER_RUNS
     logger = logging.getLogger("calobench.evaluation")
     level = logger.level
@@ -125,10 +150,19 @@ def _evaluate(reference, generated, metrics, preset: str, seed: int, device: str
     return _scalars(summary_rows(metrics, sections, outcomes))
 
 
-def validate_metrics(dataset: str, out: "str | Path | None" = None, *, n_showers: int = DEFAULT_SHOWERS,
-                     perturbations: Sequence[str] | None = None, strengths: Sequence[float] = DEFAULT_STRENGTHS,
-                     metrics: "Sequence[str] | str" = DEFAULT_METRICS, preset: str = "quick", seed: int = 0,
-                     device: str | None = None, progress: bool = True) -> ValidationResult:
+def validate_metrics(
+    dataset: str,
+    out: "str | Path | None" = None,
+    *,
+    n_showers: int = DEFAULT_SHOWERS,
+    perturbations: Sequence[str] | None = None,
+    strengths: Sequence[float] = DEFAULT_STRENGTHS,
+    metrics: "Sequence[str] | str" = DEFAULT_METRICS,
+    preset: str = "quick",
+    seed: int = 0,
+    device: str | None = None,
+    progress: bool = True,
+) -> ValidationResult:
     """Run the validation (see the module docstring); write ``validation.json``, ``validation.md``
     and ``validation.png`` to ``out`` if given."""
     from calobench.datasets import get_dataset
@@ -136,8 +170,10 @@ def validate_metrics(dataset: str, out: "str | Path | None" = None, *, n_showers
 
     spec = get_dataset(dataset)
     if spec.kind != "synthetic":
-        raise CalobenchError(f"metric validation needs a synthetic data set (its simulator knows the truth); "
-                             f"{dataset!r} is {spec.kind}. Try synthetic-{spec.geometry}")
+        raise CalobenchError(
+            f"metric validation needs a synthetic data set (its simulator knows the truth); "
+            f"{dataset!r} is {spec.kind}. Try synthetic-{spec.geometry}"
+        )
     if n_showers < 100:
         raise CalobenchError(f"--showers must be at least 100, got {n_showers}")
     knobs = list(perturbations) if perturbations else [p for p in DEFAULT_PERTURBATIONS if p in PERTURBATIONS]
@@ -161,19 +197,39 @@ def validate_metrics(dataset: str, out: "str | Path | None" = None, *, n_showers
         for label, scalar in scalars.items():
             scalar["detected"] = _detected(label, scalar, baseline.get(label, {}))
             base = baseline.get(label, {})
-            error = math.hypot(scalar["error"], base["error"]) if scalar.get("error") is not None and \
-                base.get("error") is not None else None
-            scalar["significance"] = ((scalar["value"] - base["value"]) / error
-                                      if error and scalar["value"] is not None and base.get("value") is not None
-                                      else None)
+            error = (
+                math.hypot(scalar["error"], base["error"])
+                if scalar.get("error") is not None and base.get("error") is not None
+                else None
+            )
+            scalar["significance"] = (
+                (scalar["value"] - base["value"]) / error
+                if error and scalar["value"] is not None and base.get("value") is not None
+                else None
+            )
         rows.append({"perturbation": knob, "strength": strength, "factor": factor, "scalars": scalars})
     labels = list(baseline)
-    result = ValidationResult(spec.name, n_showers, labels, baseline, rows, {
-        "preset": preset, "seed": seed, "metrics": [m.name for m in chosen],
-        "metric_versions": {m.name: m.version for m in chosen}, "perturbations": knobs,
-        "strengths": list(strengths), "classifier_runs": CLASSIFIER_RUNS, "sigmas": SIGMAS,
-        "thresholds": {k: v for k, v in THRESHOLDS.items() if v is not None}, "w1_factor": W1_FACTOR,
-        "provenance": software_provenance(device), "seconds": round(time.perf_counter() - started, 1)})
+    result = ValidationResult(
+        spec.name,
+        n_showers,
+        labels,
+        baseline,
+        rows,
+        {
+            "preset": preset,
+            "seed": seed,
+            "metrics": [m.name for m in chosen],
+            "metric_versions": {m.name: m.version for m in chosen},
+            "perturbations": knobs,
+            "strengths": list(strengths),
+            "classifier_runs": CLASSIFIER_RUNS,
+            "sigmas": SIGMAS,
+            "thresholds": {k: v for k, v in THRESHOLDS.items() if v is not None},
+            "w1_factor": W1_FACTOR,
+            "provenance": software_provenance(device),
+            "seconds": round(time.perf_counter() - started, 1),
+        },
+    )
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -201,31 +257,47 @@ def _fmt(value: float | None) -> str:
 
 def _markdown(result: ValidationResult) -> list[str]:
     s = result.settings
-    lines = [f"# Metric validation on {result.dataset}", "",
-             f"{result.n_showers} showers per sample, preset {s.get('preset')}, seed {s.get('seed')}, classifiers "
-             f"with {s.get('classifier_runs')} run. A knob at strength s is set to 1 + s. **bold** = detected: moved "
-             f"in the worse direction by more than {s.get('sigmas')} sigma (numbers with an error) or by more than a "
-             "fixed threshold (" + ", ".join(f"{k} {v}" for k, v in s.get("thresholds", {}).items())
-             + f"; W1/std and sep voxel when they grow {s.get('w1_factor')}x).", ""]
+    lines = [
+        f"# Metric validation on {result.dataset}",
+        "",
+        f"{result.n_showers} showers per sample, preset {s.get('preset')}, seed {s.get('seed')}, classifiers "
+        f"with {s.get('classifier_runs')} run. A knob at strength s is set to 1 + s. **bold** = detected: moved "
+        f"in the worse direction by more than {s.get('sigmas')} sigma (numbers with an error) or by more than a "
+        "fixed threshold ("
+        + ", ".join(f"{k} {v}" for k, v in s.get("thresholds", {}).items())
+        + f"; W1/std and sep voxel when they grow {s.get('w1_factor')}x).",
+        "",
+    ]
     for knob in s.get("perturbations", []):
         rows = [r for r in result.rows if r["perturbation"] == knob]
         header = ["metric", "ref vs ref"] + [f"{knob} +{r['strength']:g}" for r in rows]
         lines += [f"## {knob}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for label in result.labels:
             base = result.baseline[label]
-            cells = [label, _fmt(base["value"]) + (f" ± {_fmt(base['error'])}" if base.get("error") is not None else "")]
+            cells = [
+                label,
+                _fmt(base["value"]) + (f" ± {_fmt(base['error'])}" if base.get("error") is not None else ""),
+            ]
             for r in rows:
                 scalar = r["scalars"].get(label, {})
                 text = _fmt(scalar.get("value"))
                 cells.append(f"**{text}**" if scalar.get("detected") else text)
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["## Smallest detected strength", "", "| metric | " + " | ".join(s.get("perturbations", [])) + " |",
-              "|---|" + "---|" * len(s.get("perturbations", []))]
+    lines += [
+        "## Smallest detected strength",
+        "",
+        "| metric | " + " | ".join(s.get("perturbations", [])) + " |",
+        "|---|" + "---|" * len(s.get("perturbations", [])),
+    ]
     for label in result.labels:
         cells = [label]
         for knob in s.get("perturbations", []):
-            hits = [r["strength"] for r in result.rows if r["perturbation"] == knob and r["scalars"].get(label, {}).get("detected")]
+            hits = [
+                r["strength"]
+                for r in result.rows
+                if r["perturbation"] == knob and r["scalars"].get(label, {}).get("detected")
+            ]
             cells.append(f"{min(hits):g}" if hits else "—")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
@@ -256,8 +328,11 @@ def _plot(result: ValidationResult, path: Path) -> None:
         ax.text(j, i, "✓", ha="center", va="center", fontsize=9)
     ax.set_yticks(range(len(result.labels)), result.labels, fontsize=7)
     ax.set_xticks(range(len(columns)), [f"{k}\n+{s:g}" for k, s in columns], fontsize=6, rotation=90)
-    ax.set_title(f"metric validation on {result.dataset}, {result.n_showers} showers per sample\n"
-                 "colour: change vs ref-vs-ref, sign·log10(1+|z|), z in sigma\n(relative change for numbers without "
-                 "an error); ✓ = detected", fontsize=8)
+    ax.set_title(
+        f"metric validation on {result.dataset}, {result.n_showers} showers per sample\n"
+        "colour: change vs ref-vs-ref, sign·log10(1+|z|), z in sigma\n(relative change for numbers without "
+        "an error); ✓ = detected",
+        fontsize=8,
+    )
     fig.colorbar(image, ax=ax, shrink=0.8)
     fig.savefig(path, dpi=90)

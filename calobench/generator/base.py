@@ -107,17 +107,24 @@ class Generator(abc.ABC):
     #: e.g. ``"CaloFlow teacher"``; shown beside this generator's leaderboard row, marked as published.
     published_name: ClassVar[str | None] = None
 
-    def __init__(self, geometry: Geometry, config: Mapping[str, Any] | None = None, preset: str = "quick", *,
-                 dataset: str | None = None, device: str | None = None) -> None:
+    def __init__(
+        self,
+        geometry: Geometry,
+        config: Mapping[str, Any] | None = None,
+        preset: str = "quick",
+        *,
+        dataset: str | None = None,
+        device: str | None = None,
+    ) -> None:
         """Args:
-            geometry: the geometry of the showers this model makes.
-            config: overrides of the preset's configuration (``--set key=value``).
-            preset: ``"smoke"``, ``"quick"`` or ``"paper"``.
-            dataset: name of the data set the model is trained on, if it has one (the simulator
-                "truth" baseline needs it); stored as :attr:`dataset`.
-            device: requested device (``"auto"``, ``"cpu"``, ``"cuda"``...), stored as
-                :attr:`requested_device`; models that run on a device resolve it (see
-                :class:`calobench.generator.torch_base.TorchGenerator`), the others ignore it.
+        geometry: the geometry of the showers this model makes.
+        config: overrides of the preset's configuration (``--set key=value``).
+        preset: ``"smoke"``, ``"quick"`` or ``"paper"``.
+        dataset: name of the data set the model is trained on, if it has one (the simulator
+            "truth" baseline needs it); stored as :attr:`dataset`.
+        device: requested device (``"auto"``, ``"cpu"``, ``"cuda"``...), stored as
+            :attr:`requested_device`; models that run on a device resolve it (see
+            :class:`calobench.generator.torch_base.TorchGenerator`), the others ignore it.
         """
         self.check_geometry(geometry)
         self.geometry = geometry
@@ -148,14 +155,14 @@ class Generator(abc.ABC):
         return None
 
     @abc.abstractmethod
-    def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0,
-            workdir: Path | None = None) -> None:
+    def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0, workdir: Path | None = None) -> None:
         """Train on ``train`` (validating on ``valid``). With ``workdir``, keep resumable
         checkpoints there and resume from them if present."""
 
     @abc.abstractmethod
-    def sample(self, incident_energies: np.ndarray, seed: int | None = None,
-               batch_size: int | None = None) -> np.ndarray:
+    def sample(
+        self, incident_energies: np.ndarray, seed: int | None = None, batch_size: int | None = None
+    ) -> np.ndarray:
         """Generate one shower per incident energy (MeV): float32 (n, n_voxels) in MeV on the host."""
 
     @abc.abstractmethod
@@ -179,10 +186,10 @@ class Generator(abc.ABC):
         Default: none."""
         return {}
 
-    def sample_showers(self, incident_energies: np.ndarray, seed: int | None = None,
-                       batch_size: int | None = None) -> Showers:
+    def sample_showers(
+        self, incident_energies: np.ndarray, seed: int | None = None, batch_size: int | None = None
+    ) -> Showers:
         """:meth:`sample` wrapped as :class:`Showers` after checking its shape and values."""
         from calobench.generator.checks import checked_sample
 
-        return checked_sample(self, np.asarray(incident_energies, dtype=np.float64), seed=seed,
-                              batch_size=batch_size)
+        return checked_sample(self, np.asarray(incident_energies, dtype=np.float64), seed=seed, batch_size=batch_size)

@@ -19,7 +19,6 @@ from calobench.atomic import write_atomic
 from calobench.errors import CheckpointError
 
 
-
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     """``torch.save`` ``payload`` to a temporary file beside ``path``, then rename it into place.
 
@@ -40,8 +39,9 @@ def load_checkpoint(path: str | Path, map_location: "str | torch.device | None" 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
-        raise CheckpointError(f"checkpoint {path} cannot be loaded safely (weights_only=True): "
-                              f"{type(exc).__name__}: {exc}") from exc
+        raise CheckpointError(
+            f"checkpoint {path} cannot be loaded safely (weights_only=True): {type(exc).__name__}: {exc}"
+        ) from exc
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint {path} holds a {type(payload).__name__}, expected a dictionary")
     return payload

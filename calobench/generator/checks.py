@@ -13,20 +13,25 @@ if TYPE_CHECKING:
     from calobench.generator.base import Generator
 
 
-def checked_sample(generator: "Generator", incident_energies: np.ndarray, seed: int | None = None,
-                   batch_size: int | None = None) -> Showers:
+def checked_sample(
+    generator: "Generator", incident_energies: np.ndarray, seed: int | None = None, batch_size: int | None = None
+) -> Showers:
     """Call ``generator.sample`` and verify the result: an array of shape (n, n_voxels), float32,
     finite and non-negative. Anything else raises :class:`PluginError` naming the generator."""
     name = type(generator).name or type(generator).__name__
     output = generator.sample(incident_energies, seed=seed, batch_size=batch_size)
     if not isinstance(output, np.ndarray):
-        raise PluginError(f"generator {name!r} returned {type(output).__name__} from sample(); "
-                          "expected a numpy array of shape (n, n_voxels) in MeV on the host")
+        raise PluginError(
+            f"generator {name!r} returned {type(output).__name__} from sample(); "
+            "expected a numpy array of shape (n, n_voxels) in MeV on the host"
+        )
     expected = (len(incident_energies), generator.geometry.n_voxels)
     if output.shape != expected:
-        raise PluginError(f"generator {name!r} returned shape {output.shape} from sample(); expected {expected} "
-                          f"({len(incident_energies)} showers x {generator.geometry.n_voxels} voxels of "
-                          f"{generator.geometry.name})")
+        raise PluginError(
+            f"generator {name!r} returned shape {output.shape} from sample(); expected {expected} "
+            f"({len(incident_energies)} showers x {generator.geometry.n_voxels} voxels of "
+            f"{generator.geometry.name})"
+        )
     if output.dtype != np.float32:
         raise PluginError(f"generator {name!r} returned dtype {output.dtype} from sample(); expected float32")
     try:

@@ -35,9 +35,15 @@ def _models_run(args: argparse.Namespace) -> int:
     rows = [("generator", "provider", "presets", "geometries", "description")]
     for entry in registry.entries():
         cls = entry.value
-        rows.append((entry.name, f"{entry.provider.distribution} {entry.provider.version}",
-                     ",".join(cls.presets), ",".join(cls.supported_geometries) if cls.supported_geometries else "any",
-                     cls.description))
+        rows.append(
+            (
+                entry.name,
+                f"{entry.provider.distribution} {entry.provider.version}",
+                ",".join(cls.presets),
+                ",".join(cls.supported_geometries) if cls.supported_geometries else "any",
+                cls.description,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths)) + "  " + row[4])
@@ -58,31 +64,57 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", required=True, help="registered data-set name or a shower file (HDF5)")
     parser.add_argument("--out", required=True, help="run directory (resumed if it holds an unfinished run)")
     parser.add_argument("--preset", default="quick", choices=PRESETS, help="configuration preset (default: quick)")
-    parser.add_argument("--set", dest="overrides", action="extend", nargs="+", metavar="KEY=VALUE",
-                        help="change config keys (values read as JSON), e.g. --set epochs=5 lr=1e-4")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="extend",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="change config keys (values read as JSON), e.g. --set epochs=5 lr=1e-4",
+    )
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--geometry", help="geometry name or binning XML for a shower file whose geometry "
-                                           "cannot be detected from its voxel count")
+    parser.add_argument(
+        "--geometry",
+        help="geometry name or binning XML for a shower file whose geometry cannot be detected from its voxel count",
+    )
     parser.add_argument("--max-showers", type=int, help="train on the first N showers of the training file")
-    parser.add_argument("--valid-fraction", type=float, default=DEFAULT_VALID_FRACTION,
-                        help=f"seeded fraction of the training file held out for validation "
-                             f"(default: {DEFAULT_VALID_FRACTION}; 0 = none)")
+    parser.add_argument(
+        "--valid-fraction",
+        type=float,
+        default=DEFAULT_VALID_FRACTION,
+        help=f"seeded fraction of the training file held out for validation "
+        f"(default: {DEFAULT_VALID_FRACTION}; 0 = none)",
+    )
     parser.add_argument("--force", action="store_true", help="discard a finished or different run in --out")
 
 
 def _train_run(args: argparse.Namespace) -> int:
-    result = train_run(args.model, args.dataset, args.out, preset=args.preset, overrides=_overrides(args.overrides),
-                       device=args.device, seed=args.seed, geometry=args.geometry, max_showers=args.max_showers,
-                       valid_fraction=args.valid_fraction, force=args.force)
+    result = train_run(
+        args.model,
+        args.dataset,
+        args.out,
+        preset=args.preset,
+        overrides=_overrides(args.overrides),
+        device=args.device,
+        seed=args.seed,
+        geometry=args.geometry,
+        max_showers=args.max_showers,
+        valid_fraction=args.valid_fraction,
+        force=args.force,
+    )
     run = result.run
     if result.already_finished:
-        print(f"{args.out}: {run['generator']} already trained (finished {run.get('finished_at')}); "
-              "nothing to do (use --force to train again)")
+        print(
+            f"{args.out}: {run['generator']} already trained (finished {run.get('finished_at')}); "
+            "nothing to do (use --force to train again)"
+        )
         return 0
-    print(f"trained {run['generator']} ({run['preset']}, seed {run['seed']}, {run['n_parameters']} parameters) on "
-          f"{run['device']} in {run['training_seconds']:.1f} s{' (resumed)' if result.resumed else ''} -> "
-          f"{result.directory / 'model'}")
+    print(
+        f"trained {run['generator']} ({run['preset']}, seed {run['seed']}, {run['n_parameters']} parameters) on "
+        f"{run['device']} in {run['training_seconds']:.1f} s{' (resumed)' if result.resumed else ''} -> "
+        f"{result.directory / 'model'}"
+    )
     return 0
 
 
@@ -91,8 +123,9 @@ def _sample_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, help="run directory written by `calobench train`")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--energies-from", metavar="FILE", help="use the incident energies of this shower file")
-    source.add_argument("--showers", type=int, metavar="N",
-                        help="draw N incident energies from the training file's spectrum")
+    source.add_argument(
+        "--showers", type=int, metavar="N", help="draw N incident energies from the training file's spectrum"
+    )
     parser.add_argument("--out", required=True, help="output shower file (same format as the training data)")
     parser.add_argument("--batch-size", type=int, help="showers per generator batch (default: the model's)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -102,17 +135,30 @@ def _sample_arguments(parser: argparse.ArgumentParser) -> None:
 def _sample_run(args: argparse.Namespace) -> int:
     if args.showers is not None and args.showers < 1:
         raise ConfigError(f"--showers must be >= 1, got {args.showers}")
-    result = sample_run(args.checkpoint, args.out, energies_from=args.energies_from, n_showers=args.showers,
-                        batch_size=args.batch_size, seed=args.seed, device=args.device)
+    result = sample_run(
+        args.checkpoint,
+        args.out,
+        energies_from=args.energies_from,
+        n_showers=args.showers,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=args.device,
+    )
     rate = result.n_showers / result.seconds if result.seconds > 0 else float("inf")
-    print(f"wrote {result.n_showers} {result.generator} showers to {result.path} "
-          f"({result.seconds:.2f} s in the generator, {rate:.0f} showers/s)")
+    print(
+        f"wrote {result.n_showers} {result.generator} showers to {result.path} "
+        f"({result.seconds:.2f} s in the generator, {rate:.0f} showers/s)"
+    )
     return 0
 
 
 COMMANDS = [
     Command("models", "list the registered generators: provider, presets, geometries", _models_arguments, _models_run),
-    Command("train", "train a generator on a data set or shower file into a resumable run directory",
-            _train_arguments, _train_run),
+    Command(
+        "train",
+        "train a generator on a data set or shower file into a resumable run directory",
+        _train_arguments,
+        _train_run,
+    ),
     Command("sample", "generate showers from a trained run into a shower file", _sample_arguments, _sample_run),
 ]

@@ -31,12 +31,16 @@ def resolve_device(spec: "str | torch.device | None" = None) -> torch.device:
         raise ConfigError(f"unknown device {text!r}; expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from exc
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"device {text!r} was requested but CUDA is not available on this machine "
-                              "(torch reports no GPU); use --device cpu or --device auto")
+            raise ConfigError(
+                f"device {text!r} was requested but CUDA is not available on this machine "
+                "(torch reports no GPU); use --device cpu or --device auto"
+            )
         count = torch.cuda.device_count()
         if device.index is not None and device.index >= count:
-            raise ConfigError(f"device {text!r} was requested but this machine has {count} CUDA device(s) "
-                              f"(cuda:0 .. cuda:{count - 1})")
+            raise ConfigError(
+                f"device {text!r} was requested but this machine has {count} CUDA device(s) "
+                f"(cuda:0 .. cuda:{count - 1})"
+            )
     elif device.type == "mps":
         if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
             raise ConfigError(f"device {text!r} was requested but MPS is not available on this machine")

@@ -26,8 +26,9 @@ SCALE = 100.0
 
 
 def _preset(hidden: int, epochs: int, batch_size: int) -> dict[str, Any]:
-    return with_training_defaults({"hidden": hidden, "dropout": 0.1, "epochs": epochs, "batch_size": batch_size,
-                                   "lr": 1e-2})
+    return with_training_defaults(
+        {"hidden": hidden, "dropout": 0.1, "epochs": epochs, "batch_size": batch_size, "lr": 1e-2}
+    )
 
 
 class TinyGaussian(TorchGenerator):
@@ -54,8 +55,11 @@ class TinyGaussian(TorchGenerator):
 
     def build_modules(self) -> dict[str, nn.Module]:
         n_voxels, hidden = self.geometry.n_voxels, self.config["hidden"]
-        return {"net": nn.Sequential(nn.Linear(1, hidden), nn.ReLU(), nn.Dropout(self.config["dropout"]),
-                                     nn.Linear(hidden, 2 * n_voxels))}
+        return {
+            "net": nn.Sequential(
+                nn.Linear(1, hidden), nn.ReLU(), nn.Dropout(self.config["dropout"]), nn.Linear(hidden, 2 * n_voxels)
+            )
+        }
 
     def _parameters(self, incident: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         context = (torch.log(incident.float()) - self.log_e_mean).unsqueeze(1)
@@ -64,8 +68,10 @@ class TinyGaussian(TorchGenerator):
 
     def training_tensors(self, showers: Showers) -> tuple[torch.Tensor, ...]:
         y = self._y(showers.energies, showers.incident_energies) / self.y_scale
-        return (torch.as_tensor(showers.incident_energies, dtype=torch.float32),
-                torch.as_tensor(y, dtype=torch.float32))
+        return (
+            torch.as_tensor(showers.incident_energies, dtype=torch.float32),
+            torch.as_tensor(y, dtype=torch.float32),
+        )
 
     def loss(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
         incident, y = batch

@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 
 from calobench import __version__
+from calobench.atomic import write_json_atomic
 from calobench.errors import CheckpointError, ConfigError, GeometryError, ShowerFileError
 from calobench.formats import ShowerWriter, open_showers
 from calobench.generator.base import Generator, resolve_config
-from calobench.atomic import write_json_atomic
 from calobench.generator.checkpoint import read_json
 from calobench.generator.seeding import derive_seed
 from calobench.generator.serialization import geometry_to_dict
@@ -80,9 +80,15 @@ def _describe_parts(parts: list[Any], md5s: dict[str, str | None]) -> list[dict[
     for part in parts:
         path, start, stop = (part, 0, None) if isinstance(part, (str, Path)) else part
         path = Path(path).resolve()
-        described.append({"path": str(path), "rows": None if (start, stop) == (0, None) else [start, stop],
-                          "size": path.stat().st_size, "fingerprint": fingerprint(path),
-                          "md5": md5s.get(path.name)})
+        described.append(
+            {
+                "path": str(path),
+                "rows": None if (start, stop) == (0, None) else [start, stop],
+                "size": path.stat().st_size,
+                "fingerprint": fingerprint(path),
+                "md5": md5s.get(path.name),
+            }
+        )
     return described
 
 
@@ -115,8 +121,9 @@ def resolve_training_data(dataset: str, geometry: "str | Path | None" = None) ->
 
     spec = get_dataset(dataset)
     if geometry is not None and resolve_geometry(geometry) != spec.geometry_object:
-        raise ConfigError(f"data set {dataset!r} has geometry {spec.geometry!r}; do not pass --geometry "
-                          f"{geometry} with it")
+        raise ConfigError(
+            f"data set {dataset!r} has geometry {spec.geometry!r}; do not pass --geometry {geometry} with it"
+        )
     parts = ensure_files(spec, "train")
     md5s = {f.name: f.md5 for f in spec.files_for("train")}
     record = {"name": spec.name, "kind": spec.kind, "files": _describe_parts(list(parts), md5s)}
@@ -157,8 +164,10 @@ def read_run(directory: str | Path) -> dict[str, Any]:
     """The ``run.json`` of a run directory (:class:`CheckpointError` if missing or unreadable)."""
     directory = Path(directory)
     if not (directory / RUN_FILE).is_file():
-        raise CheckpointError(f"{directory} is not a calobench run directory (no {RUN_FILE}); "
-                              "train one with `calobench train MODEL --dataset ... --out DIR`")
+        raise CheckpointError(
+            f"{directory} is not a calobench run directory (no {RUN_FILE}); "
+            "train one with `calobench train MODEL --dataset ... --out DIR`"
+        )
     run = read_json(directory / RUN_FILE, what="run description")
     if not isinstance(run, dict) or run.get("schema_version") != RUN_SCHEMA:
         raise CheckpointError(f"{directory / RUN_FILE} is not a calobench run description (schema {RUN_SCHEMA})")
@@ -169,25 +178,47 @@ def _identity(run: dict[str, Any], key: str) -> Any:
     """The part of ``run[key]`` that identifies a run (data files by content, not by where they are)."""
     value = run.get(key)
     if key == "dataset" and isinstance(value, dict):
-        return {"name": value.get("name"),
-                "files": [{"file": Path(f["path"]).name, "rows": f.get("rows"), "size": f.get("size"),
-                           "fingerprint": f.get("fingerprint")} for f in value.get("files", [])]}
+        return {
+            "name": value.get("name"),
+            "files": [
+                {
+                    "file": Path(f["path"]).name,
+                    "rows": f.get("rows"),
+                    "size": f.get("size"),
+                    "fingerprint": f.get("fingerprint"),
+                }
+                for f in value.get("files", [])
+            ],
+        }
     return value
 
 
 def _check_same_run(existing: dict[str, Any], planned: dict[str, Any], directory: Path) -> None:
     different = [key for key in IDENTITY_KEYS if _identity(existing, key) != _identity(planned, key)]
     if different:
-        details = "; ".join(f"{key}: {_identity(existing, key)!r} there, {_identity(planned, key)!r} now"
-                            for key in different)
-        raise CheckpointError(f"{directory} holds a different training run ({details}); use another --out "
-                              "directory, or --force to discard it and train from scratch")
+        details = "; ".join(
+            f"{key}: {_identity(existing, key)!r} there, {_identity(planned, key)!r} now" for key in different
+        )
+        raise CheckpointError(
+            f"{directory} holds a different training run ({details}); use another --out "
+            "directory, or --force to discard it and train from scratch"
+        )
 
 
-def train_run(model_name: str, dataset: str, out: str | Path, *, preset: str = "quick",
-              overrides: dict[str, Any] | None = None, device: str | None = None, seed: int = 0,
-              geometry: "str | Path | None" = None, max_showers: int | None = None,
-              valid_fraction: float = DEFAULT_VALID_FRACTION, force: bool = False) -> TrainResult:
+def train_run(
+    model_name: str,
+    dataset: str,
+    out: str | Path,
+    *,
+    preset: str = "quick",
+    overrides: dict[str, Any] | None = None,
+    device: str | None = None,
+    seed: int = 0,
+    geometry: "str | Path | None" = None,
+    max_showers: int | None = None,
+    valid_fraction: float = DEFAULT_VALID_FRACTION,
+    force: bool = False,
+) -> TrainResult:
     """Train generator ``model_name`` on ``dataset`` (registered name or shower file) into run directory ``out``.
 
     Resumes an unfinished run in ``out``; returns without training if it already finished (unless
@@ -210,10 +241,17 @@ def train_run(model_name: str, dataset: str, out: str | Path, *, preset: str = "
     data = resolve_training_data(dataset, geometry)
     cls.check_geometry(data.geometry)
     planned: dict[str, Any] = {
-        "schema_version": RUN_SCHEMA, "generator": model_name,
+        "schema_version": RUN_SCHEMA,
+        "generator": model_name,
         "provider": {"plugin": provider.plugin, "distribution": provider.distribution, "version": provider.version},
-        "preset": preset, "config": config, "seed": int(seed), "dataset": data.record, "format": data.format,
-        "geometry": geometry_to_dict(data.geometry), "max_showers": max_showers, "valid_fraction": valid_fraction,
+        "preset": preset,
+        "config": config,
+        "seed": int(seed),
+        "dataset": data.record,
+        "format": data.format,
+        "geometry": geometry_to_dict(data.geometry),
+        "max_showers": max_showers,
+        "valid_fraction": valid_fraction,
         "trainable": cls.trainable,
     }
     resumed = False
@@ -233,8 +271,9 @@ def train_run(model_name: str, dataset: str, out: str | Path, *, preset: str = "
             previous_seconds = float(existing.get("training_seconds", 0.0))
             started_at = existing.get("started_at", started_at)
     elif out.is_dir() and any(out.iterdir()):
-        raise CheckpointError(f"--out {out} exists, is not empty and is not a calobench run directory; "
-                              "choose a new directory")
+        raise CheckpointError(
+            f"--out {out} exists, is not empty and is not a calobench run directory; choose a new directory"
+        )
     out.mkdir(parents=True, exist_ok=True)
 
     with open_showers(data.parts, data.geometry) as handle:
@@ -251,12 +290,28 @@ def train_run(model_name: str, dataset: str, out: str | Path, *, preset: str = "
         train, valid = showers, None
 
     model = cls(data.geometry, config, preset, dataset=data.dataset, device=device)
-    run = dict(planned, **_versions(), status="training", device=_device_text(model), n_train=len(train),
-               n_valid=0 if valid is None else len(valid), training_seconds=previous_seconds,
-               started_at=started_at, finished_at=None)
+    run = dict(
+        planned,
+        **_versions(),
+        status="training",
+        device=_device_text(model),
+        n_train=len(train),
+        n_valid=0 if valid is None else len(valid),
+        training_seconds=previous_seconds,
+        started_at=started_at,
+        finished_at=None,
+    )
     write_json_atomic(out / RUN_FILE, run)
-    log.info("%s %s on %s (%d training, %d validation showers) on %s -> %s", "resuming" if resumed else "training",
-             model_name, data.dataset or data.parts[0], run["n_train"], run["n_valid"], run["device"], out)
+    log.info(
+        "%s %s on %s (%d training, %d validation showers) on %s -> %s",
+        "resuming" if resumed else "training",
+        model_name,
+        data.dataset or data.parts[0],
+        run["n_train"],
+        run["n_valid"],
+        run["device"],
+        out,
+    )
     start = time.perf_counter()
     try:
         model.fit(train, valid, seed=seed, workdir=out / "work")
@@ -271,9 +326,21 @@ def train_run(model_name: str, dataset: str, out: str | Path, *, preset: str = "
         shutil.rmtree(out / "model")
     os.replace(staging, out / "model")
     results = getattr(model, "training_results", [])
-    run.update(status="finished", finished_at=_now(), n_parameters=int(model.n_parameters()),
-               stages=[{"name": r.name, "epochs_run": len(r.history), "best_epoch": r.best_epoch + 1,
-                        "best_loss": r.best_loss, "stopped_early": r.stopped_early} for r in results])
+    run.update(
+        status="finished",
+        finished_at=_now(),
+        n_parameters=int(model.n_parameters()),
+        stages=[
+            {
+                "name": r.name,
+                "epochs_run": len(r.history),
+                "best_epoch": r.best_epoch + 1,
+                "best_loss": r.best_loss,
+                "stopped_early": r.stopped_early,
+            }
+            for r in results
+        ],
+    )
     write_json_atomic(out / RUN_FILE, run)
     return TrainResult(out, run, resumed=resumed)
 
@@ -308,15 +375,25 @@ def load_run_model(directory: str | Path, device: str | None = None) -> tuple[di
     directory = Path(directory)
     run = read_run(directory)
     if run.get("status") != "finished":
-        raise CheckpointError(f"the training in {directory} has not finished (status {run.get('status')!r}); "
-                              "run the same `calobench train` command again to resume it")
+        raise CheckpointError(
+            f"the training in {directory} has not finished (status {run.get('status')!r}); "
+            "run the same `calobench train` command again to resume it"
+        )
     cls = generators().get(run["generator"])
     return run, cls.load(directory / "model", device=device)
 
 
-def sample_run(checkpoint: str | Path, out: str | Path, *, energies_from: "str | Path | None" = None,
-               n_showers: int | None = None, batch_size: int | None = None, seed: int = 0,
-               device: str | None = None, progress: bool | None = None) -> SampleResult:
+def sample_run(
+    checkpoint: str | Path,
+    out: str | Path,
+    *,
+    energies_from: "str | Path | None" = None,
+    n_showers: int | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    device: str | None = None,
+    progress: bool | None = None,
+) -> SampleResult:
     """Sample a trained run into ``out`` in the training data's format, in bounded memory.
 
     Incident energies come from ``energies_from`` (a shower file, in its order) or are ``n_showers``
@@ -344,11 +421,19 @@ def sample_run(checkpoint: str | Path, out: str | Path, *, energies_from: "str |
     batch = int(batch_size or model.config.get("sample_batch_size") or 10000)
     chunk = max(1, min(batch, SAMPLE_CHUNK_BYTES // (4 * geometry.n_voxels)))
     seconds = 0.0
-    with ShowerWriter(out, geometry, format=fmt) as writer, \
-            tqdm(total=len(energies), desc=f"sampling {run['generator']}", unit="shower", unit_scale=True,
-                 disable=None if progress is None else not progress, dynamic_ncols=True) as bar:
+    with (
+        ShowerWriter(out, geometry, format=fmt) as writer,
+        tqdm(
+            total=len(energies),
+            desc=f"sampling {run['generator']}",
+            unit="shower",
+            unit_scale=True,
+            disable=None if progress is None else not progress,
+            dynamic_ncols=True,
+        ) as bar,
+    ):
         for index, first in enumerate(range(0, len(energies), chunk)):
-            part = energies[first:first + chunk]
+            part = energies[first : first + chunk]
             start = time.perf_counter()
             showers = model.sample_showers(part, seed=derive_seed(seed, "chunk", index), batch_size=batch)
             seconds += time.perf_counter() - start

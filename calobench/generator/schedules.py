@@ -37,10 +37,24 @@ from calobench.errors import ConfigError
 REQUIRED = object()
 SCHEDULE_OPTIONS: dict[str, dict[str, Any]] = {
     "none": {},
-    "onecycle": {"max_lr": None, "pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 1e4,
-                 "anneal_strategy": "cos", "three_phase": False, "cycle_momentum": True},
-    "cyclic": {"max_lr": REQUIRED, "base_lr": None, "step_size_up": 2000, "step_size_down": None,
-               "mode": "triangular2", "gamma": 1.0, "cycle_momentum": False},
+    "onecycle": {
+        "max_lr": None,
+        "pct_start": 0.3,
+        "div_factor": 25.0,
+        "final_div_factor": 1e4,
+        "anneal_strategy": "cos",
+        "three_phase": False,
+        "cycle_momentum": True,
+    },
+    "cyclic": {
+        "max_lr": REQUIRED,
+        "base_lr": None,
+        "step_size_up": 2000,
+        "step_size_down": None,
+        "mode": "triangular2",
+        "gamma": 1.0,
+        "cycle_momentum": False,
+    },
     "step": {"step_size": REQUIRED, "gamma": 0.1},
     "multistep": {"milestones": REQUIRED, "gamma": 0.1},
     "exponential": {"gamma": REQUIRED},
@@ -102,8 +116,9 @@ class Schedule:
             self.scheduler.load_state_dict(state)
 
 
-def build_schedule(optimizer: torch.optim.Optimizer, spec: "Mapping[str, Any] | str | None", epochs: int,
-                   steps_per_epoch: int) -> Schedule:
+def build_schedule(
+    optimizer: torch.optim.Optimizer, spec: "Mapping[str, Any] | str | None", epochs: int, steps_per_epoch: int
+) -> Schedule:
     """The :class:`Schedule` described by ``spec`` for ``epochs`` epochs of ``steps_per_epoch`` batches."""
     options = schedule_spec(spec)
     name = options.pop("name")
@@ -114,17 +129,26 @@ def build_schedule(optimizer: torch.optim.Optimizer, spec: "Mapping[str, Any] | 
             return Schedule(name, None, False)
         if name == "onecycle":
             max_lr = options.pop("max_lr")
-            scheduler = sched.OneCycleLR(optimizer, max_lr=lr if max_lr is None else float(max_lr),
-                                         total_steps=max(1, epochs * steps_per_epoch), **options)
+            scheduler = sched.OneCycleLR(
+                optimizer,
+                max_lr=lr if max_lr is None else float(max_lr),
+                total_steps=max(1, epochs * steps_per_epoch),
+                **options,
+            )
         elif name == "cyclic":
             base_lr = options.pop("base_lr")
-            scheduler = sched.CyclicLR(optimizer, base_lr=lr if base_lr is None else float(base_lr),
-                                       max_lr=float(options.pop("max_lr")), **options)
+            scheduler = sched.CyclicLR(
+                optimizer,
+                base_lr=lr if base_lr is None else float(base_lr),
+                max_lr=float(options.pop("max_lr")),
+                **options,
+            )
         elif name == "step":
             scheduler = sched.StepLR(optimizer, step_size=int(options["step_size"]), gamma=float(options["gamma"]))
         elif name == "multistep":
-            scheduler = sched.MultiStepLR(optimizer, milestones=[int(m) for m in options["milestones"]],
-                                          gamma=float(options["gamma"]))
+            scheduler = sched.MultiStepLR(
+                optimizer, milestones=[int(m) for m in options["milestones"]], gamma=float(options["gamma"])
+            )
         else:
             scheduler = sched.ExponentialLR(optimizer, gamma=float(options["gamma"]))
     except (TypeError, ValueError) as exc:

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calobench import __version__
-from calobench.errors import CheckpointError, GeometryError
 from calobench.atomic import write_json_atomic
+from calobench.errors import CheckpointError, GeometryError
 from calobench.generator.checkpoint import read_json
 from calobench.geometry import BUILTIN_GEOMETRIES, Geometry, Layer, builtin_geometry
 
@@ -36,12 +36,19 @@ def geometry_to_dict(geometry: Geometry) -> dict[str, Any]:
     if geometry.name in BUILTIN_GEOMETRIES and builtin_geometry(geometry.name) == geometry:
         return {"name": geometry.name}
     return {
-        "name": geometry.name, "kind": geometry.kind, "particle": geometry.particle,
+        "name": geometry.name,
+        "kind": geometry.kind,
+        "particle": geometry.particle,
         "threshold": geometry.threshold,
-        "layers": [{"id": layer.id, "shape": list(layer.shape),
-                    "r_edges": None if layer.r_edges is None else list(layer.r_edges),
-                    "cell_size": None if layer.cell_size is None else list(layer.cell_size)}
-                   for layer in geometry.layers],
+        "layers": [
+            {
+                "id": layer.id,
+                "shape": list(layer.shape),
+                "r_edges": None if layer.r_edges is None else list(layer.r_edges),
+                "cell_size": None if layer.cell_size is None else list(layer.cell_size),
+            }
+            for layer in geometry.layers
+        ],
     }
 
 
@@ -50,13 +57,22 @@ def geometry_from_dict(data: dict[str, Any]) -> Geometry:
     if "layers" not in data:
         return builtin_geometry(data["name"])
     try:
-        layers = tuple(Layer(id=int(entry["id"]), shape=(int(entry["shape"][0]), int(entry["shape"][1])),
-                             r_edges=None if entry["r_edges"] is None else tuple(float(e) for e in entry["r_edges"]),
-                             cell_size=None if entry["cell_size"] is None
-                             else tuple(float(c) for c in entry["cell_size"]))
-                       for entry in data["layers"])
-        return Geometry(name=data["name"], kind=data["kind"], layers=layers, particle=data.get("particle", "unknown"),
-                        threshold=data.get("threshold"))
+        layers = tuple(
+            Layer(
+                id=int(entry["id"]),
+                shape=(int(entry["shape"][0]), int(entry["shape"][1])),
+                r_edges=None if entry["r_edges"] is None else tuple(float(e) for e in entry["r_edges"]),
+                cell_size=None if entry["cell_size"] is None else tuple(float(c) for c in entry["cell_size"]),
+            )
+            for entry in data["layers"]
+        )
+        return Geometry(
+            name=data["name"],
+            kind=data["kind"],
+            layers=layers,
+            particle=data.get("particle", "unknown"),
+            threshold=data.get("threshold"),
+        )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise GeometryError(f"malformed stored geometry: {type(exc).__name__}: {exc}") from exc
 
@@ -85,8 +101,9 @@ def read_generator_json(directory: str | Path, expected: "type[Generator] | None
         raise CheckpointError(f"saved-model directory {directory} does not exist")
     data = read_json(directory / GENERATOR_FILE, what="saved-model description")
     if not isinstance(data, dict) or data.get("format") != SAVE_FORMAT or "generator" not in data:
-        raise CheckpointError(f"{directory / GENERATOR_FILE} is not a calobench saved-model description "
-                              f"(format {SAVE_FORMAT})")
+        raise CheckpointError(
+            f"{directory / GENERATOR_FILE} is not a calobench saved-model description (format {SAVE_FORMAT})"
+        )
     if expected is not None and data["generator"] != expected.name:
         raise CheckpointError(f"{directory} holds a saved {data['generator']!r} model, not {expected.name!r}")
     data["geometry_object"] = geometry_from_dict(data["geometry"])

@@ -74,8 +74,10 @@ class TrainSettings:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.weight_decay < 0 or self.grad_clip < 0 or self.patience < 0:
-            raise ConfigError("weight_decay, grad_clip and patience must be >= 0 "
-                              f"(got {self.weight_decay}, {self.grad_clip}, {self.patience})")
+            raise ConfigError(
+                "weight_decay, grad_clip and patience must be >= 0 "
+                f"(got {self.weight_decay}, {self.grad_clip}, {self.patience})"
+            )
         object.__setattr__(self, "schedule", schedule_spec(self.schedule))
 
     @classmethod
@@ -86,10 +88,17 @@ class TrainSettings:
             value = config.get(prefix + key, default)
             values[key] = value
         try:
-            return cls(epochs=int(values["epochs"]), batch_size=int(values["batch_size"]), lr=float(values["lr"]),
-                       optimizer=str(values["optimizer"]).lower(), weight_decay=float(values["weight_decay"]),
-                       schedule=values["schedule"], grad_clip=float(values["grad_clip"]),
-                       patience=int(values["patience"]), amp=bool(values["amp"]))
+            return cls(
+                epochs=int(values["epochs"]),
+                batch_size=int(values["batch_size"]),
+                lr=float(values["lr"]),
+                optimizer=str(values["optimizer"]).lower(),
+                weight_decay=float(values["weight_decay"]),
+                schedule=values["schedule"],
+                grad_clip=float(values["grad_clip"]),
+                patience=int(values["patience"]),
+                amp=bool(values["amp"]),
+            )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"invalid training settings{f' ({prefix}*)' if prefix else ''}: {exc}") from exc
 
@@ -98,8 +107,9 @@ class TrainSettings:
         return asdict(self)
 
 
-def with_training_defaults(preset: Mapping[str, Any], prefixes: Iterable[str] = ("",),
-                           sampling: bool = True) -> dict[str, Any]:
+def with_training_defaults(
+    preset: Mapping[str, Any], prefixes: Iterable[str] = ("",), sampling: bool = True
+) -> dict[str, Any]:
     """``preset`` with every training key (per prefix) and ``sample_batch_size`` filled in where absent.
 
     Use it to write a torch generator's presets::

@@ -112,10 +112,16 @@ class TorchGenerator(Generator):
 
     presets = {preset: with_training_defaults({}) for preset in PRESETS}
 
-    def __init__(self, geometry: Geometry, config: Mapping[str, Any] | None = None, preset: str = "quick", *,
-                 dataset: str | None = None, device: "str | torch.device | None" = None) -> None:
-        super().__init__(geometry, config, preset, dataset=dataset,
-                         device=None if device is None else str(device))
+    def __init__(
+        self,
+        geometry: Geometry,
+        config: Mapping[str, Any] | None = None,
+        preset: str = "quick",
+        *,
+        dataset: str | None = None,
+        device: "str | torch.device | None" = None,
+    ) -> None:
+        super().__init__(geometry, config, preset, dataset=dataset, device=None if device is None else str(device))
         self.device: torch.device = resolve_device(device)
         self.modules: nn.ModuleDict | None = None
         self.callbacks: list[EpochCallback] = []
@@ -145,24 +151,30 @@ class TorchGenerator(Generator):
 
     def training_tensors(self, showers: Showers) -> tuple[torch.Tensor, ...]:
         """Tensors the default single stage trains on (same first dimension; kept on the CPU)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement training_tensors() and loss(), "
-                                  "or override stages()")
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement training_tensors() and loss(), or override stages()"
+        )
 
     def loss(self, batch: tuple[torch.Tensor, ...]) -> "torch.Tensor | tuple[torch.Tensor, dict[str, float]]":
         """Loss of the default single stage on one batch (tensors on :attr:`device`)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement training_tensors() and loss(), "
-                                  "or override stages()")
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement training_tensors() and loss(), or override stages()"
+        )
 
     def stages(self, train: Showers, valid: Showers | None) -> Iterable[Stage]:
         """The training stages, in order. Default: one stage ``"main"`` over all modules."""
         assert self.modules is not None
-        yield Stage("main", dict(self.modules), self.loss, self.training_tensors(train),
-                    None if valid is None or len(valid) == 0 else self.training_tensors(valid),
-                    TrainSettings.from_config(self.config))
+        yield Stage(
+            "main",
+            dict(self.modules),
+            self.loss,
+            self.training_tensors(train),
+            None if valid is None or len(valid) == 0 else self.training_tensors(valid),
+            TrainSettings.from_config(self.config),
+        )
 
     # ------------------------------------------------------------------ training
-    def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0,
-            workdir: Path | None = None) -> None:
+    def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0, workdir: Path | None = None) -> None:
         seed_everything(seed)
         self.fit_preprocessing(train)
         self.modules = nn.ModuleDict(self.build_modules()).to(self.device)
@@ -172,8 +184,16 @@ class TorchGenerator(Generator):
         identity = {"generator": self.name, "config": self.config}
         extra = {"preprocessing": _to_tensors(dict(self.preprocessing_state()))}
         for stage in self.stages(train, valid):
-            trainer = Trainer(stage, self.device, seed, None if workdir is None else Path(workdir),
-                              callbacks=self.callbacks, progress=self.progress, identity=identity, extra=extra)
+            trainer = Trainer(
+                stage,
+                self.device,
+                seed,
+                None if workdir is None else Path(workdir),
+                callbacks=self.callbacks,
+                progress=self.progress,
+                identity=identity,
+                extra=extra,
+            )
             self.training_results.append(trainer.run())
         self.modules.eval()
 
@@ -183,8 +203,9 @@ class TorchGenerator(Generator):
             raise TrainingError(f"generator {self.name!r} has no weights yet: call fit() or load() first")
         return self.modules
 
-    def sample(self, incident_energies: np.ndarray, seed: int | None = None,
-               batch_size: int | None = None) -> np.ndarray:
+    def sample(
+        self, incident_energies: np.ndarray, seed: int | None = None, batch_size: int | None = None
+    ) -> np.ndarray:
         modules = self._require_modules()
         energies = np.asarray(incident_energies, dtype=np.float64).reshape(-1)
         seed = fresh_seed() if seed is None else int(seed)
@@ -193,21 +214,32 @@ class TorchGenerator(Generator):
         output = np.empty((len(energies), n_voxels), dtype=np.float32)
         generator = torch_generator(seed, self.device)
         use_amp = bool(self.config.get("amp", False)) and self.device.type == "cuda"
-        cuda_devices = [self.device.index if self.device.index is not None else torch.cuda.current_device()] \
-            if self.device.type == "cuda" else []
+        cuda_devices = (
+            [self.device.index if self.device.index is not None else torch.cuda.current_device()]
+            if self.device.type == "cuda"
+            else []
+        )
         modules.eval()
-        with torch.random.fork_rng(devices=cuda_devices, device_type="cuda"), torch.no_grad(), \
-                torch.autocast(device_type=self.device.type, dtype=amp_dtype(self.device) if use_amp else torch.float32,
-                               enabled=use_amp):
+        with (
+            torch.random.fork_rng(devices=cuda_devices, device_type="cuda"),
+            torch.no_grad(),
+            torch.autocast(
+                device_type=self.device.type,
+                dtype=amp_dtype(self.device) if use_amp else torch.float32,
+                enabled=use_amp,
+            ),
+        ):
             torch.manual_seed(derive_seed(seed, "global"))
             for first in range(0, len(energies), batch_size):
-                chunk = torch.as_tensor(energies[first:first + batch_size], dtype=torch.float32, device=self.device)
+                chunk = torch.as_tensor(energies[first : first + batch_size], dtype=torch.float32, device=self.device)
                 showers = self.sample_batch(chunk, generator)
                 if not isinstance(showers, torch.Tensor) or tuple(showers.shape) != (len(chunk), n_voxels):
                     got = tuple(showers.shape) if isinstance(showers, torch.Tensor) else type(showers).__name__
-                    raise PluginError(f"generator {self.name!r}: sample_batch returned {got} for {len(chunk)} "
-                                      f"incident energies; expected a tensor of shape ({len(chunk)}, {n_voxels})")
-                output[first:first + len(chunk)] = showers.detach().to("cpu", torch.float32).numpy()
+                    raise PluginError(
+                        f"generator {self.name!r}: sample_batch returned {got} for {len(chunk)} "
+                        f"incident energies; expected a tensor of shape ({len(chunk)}, {n_voxels})"
+                    )
+                output[first : first + len(chunk)] = showers.detach().to("cpu", torch.float32).numpy()
         return output
 
     # ------------------------------------------------------------------ saving
@@ -218,9 +250,13 @@ class TorchGenerator(Generator):
         state = dict(self.preprocessing_state())
         arrays = {k: _to_tensors(v) for k, v in state.items() if _holds_array(v)}
         plain = {k: v for k, v in state.items() if k not in arrays}
-        weights = {"modules": {name: {k: v.detach().to("cpu") for k, v in module.state_dict().items()}
-                               for name, module in modules.items()},
-                   "preprocessing": arrays}
+        weights = {
+            "modules": {
+                name: {k: v.detach().to("cpu") for k, v in module.state_dict().items()}
+                for name, module in modules.items()
+            },
+            "preprocessing": arrays,
+        }
         save_checkpoint(directory / WEIGHTS_FILE, weights)
         write_generator_json(directory, self, state={"preprocessing": plain})
 
@@ -236,14 +272,18 @@ class TorchGenerator(Generator):
         modules = nn.ModuleDict(model.build_modules())
         stored = weights.get("modules", {})
         if set(stored) != set(modules.keys()):
-            raise CheckpointError(f"{directory / WEIGHTS_FILE} holds modules {sorted(stored)}, but "
-                                  f"{cls.name!r} with this config builds {sorted(modules.keys())}")
+            raise CheckpointError(
+                f"{directory / WEIGHTS_FILE} holds modules {sorted(stored)}, but "
+                f"{cls.name!r} with this config builds {sorted(modules.keys())}"
+            )
         for name, module in modules.items():
             try:
                 module.load_state_dict(stored[name])
             except RuntimeError as exc:
-                raise CheckpointError(f"{directory / WEIGHTS_FILE}: weights of module {name!r} do not fit the "
-                                      f"architecture built from the saved config: {exc}") from exc
+                raise CheckpointError(
+                    f"{directory / WEIGHTS_FILE}: weights of module {name!r} do not fit the "
+                    f"architecture built from the saved config: {exc}"
+                ) from exc
         model.modules = modules.to(model.device).eval()
         return model
 

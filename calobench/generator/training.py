@@ -46,8 +46,13 @@ from tqdm.auto import tqdm
 from calobench.errors import CalobenchError, CheckpointError
 from calobench.generator.checkpoint import load_checkpoint, save_checkpoint
 from calobench.generator.schedules import build_schedule, current_lr
-from calobench.generator.seeding import (capture_rng_state, derive_seed, restore_rng_state, seed_everything,
-                                         torch_generator)
+from calobench.generator.seeding import (
+    capture_rng_state,
+    derive_seed,
+    restore_rng_state,
+    seed_everything,
+    torch_generator,
+)
 from calobench.generator.settings import TrainSettings
 
 log = logging.getLogger("calobench.training")
@@ -119,8 +124,9 @@ class StageResult:
 
 
 def _state_dicts(modules: Mapping[str, nn.Module]) -> dict[str, dict[str, torch.Tensor]]:
-    return {name: {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()}
-            for name, m in modules.items()}
+    return {
+        name: {k: v.detach().to("cpu", copy=True) for k, v in m.state_dict().items()} for name, m in modules.items()
+    }
 
 
 def _load_state_dicts(modules: Mapping[str, nn.Module], states: Mapping[str, Mapping[str, torch.Tensor]]) -> None:
@@ -160,9 +166,17 @@ class Trainer:
             preprocessing state), under ``"extra"``.
     """
 
-    def __init__(self, stage: Stage, device: torch.device, seed: int, workdir: Path | None = None,
-                 callbacks: Sequence[EpochCallback] = (), progress: bool | None = None,
-                 identity: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        stage: Stage,
+        device: torch.device,
+        seed: int,
+        workdir: Path | None = None,
+        callbacks: Sequence[EpochCallback] = (),
+        progress: bool | None = None,
+        identity: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
         self.stage = stage
         self.identity = dict(identity or {})
         self.extra = dict(extra or {})
@@ -174,8 +188,9 @@ class Trainer:
         self.settings = stage.settings
         self.amp_enabled = bool(self.settings.amp and self.device.type == "cuda")
         if self.settings.amp and not self.amp_enabled:
-            log.info("stage %s: amp=true is ignored on %s (mixed precision is used on CUDA only)",
-                     stage.name, self.device)
+            log.info(
+                "stage %s: amp=true is ignored on %s (mixed precision is used on CUDA only)", stage.name, self.device
+            )
         self.amp_dtype = amp_dtype(self.device) if self.amp_enabled else torch.float32
 
     @property
@@ -195,18 +210,23 @@ class Trainer:
         return tuple(t[index.to(t.device)].to(self.device, non_blocking=True) for t in tensors)
 
     def _signature(self) -> dict[str, Any]:
-        return {"stage": self.stage.name, "seed": self.seed, "identity": self.identity,
-                "settings": self.settings.as_dict(),
-                "n_train": len(self.stage.train[0]),
-                "n_valid": 0 if self.stage.valid is None else len(self.stage.valid[0])}
+        return {
+            "stage": self.stage.name,
+            "seed": self.seed,
+            "identity": self.identity,
+            "settings": self.settings.as_dict(),
+            "n_train": len(self.stage.train[0]),
+            "n_valid": 0 if self.stage.valid is None else len(self.stage.valid[0]),
+        }
 
     def _loss(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
         with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype, enabled=self.amp_enabled):
             output = self.stage.loss(batch)
         if isinstance(output, tuple):
             loss, extras = output
-            return loss, {k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v)
-                          for k, v in dict(extras).items()}
+            return loss, {
+                k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in dict(extras).items()
+            }
         return output, {}
 
     # ------------------------------------------------------------------ run
@@ -249,8 +269,12 @@ class Trainer:
                 result.history = list(payload["history"])
                 result.best_epoch, result.best_loss = payload["best_epoch"], payload["best_loss"]
                 result.stopped_early, result.skipped = payload["stopped_early"], True
-                log.info("stage %s: already finished (best epoch %d), loaded from %s", stage.name,
-                         result.best_epoch + 1, path)
+                log.info(
+                    "stage %s: already finished (best epoch %d), loaded from %s",
+                    stage.name,
+                    result.best_epoch + 1,
+                    path,
+                )
                 return result
             _load_state_dicts(modules, payload["modules"])
             optimizer.load_state_dict(payload["optimizer"])
@@ -281,45 +305,80 @@ class Trainer:
             result.history.append(record)
             result.stopped_early = settings.patience > 0 and bad_epochs >= settings.patience
             finished = result.stopped_early or epoch + 1 == settings.epochs
-            log.info("stage %s epoch %d/%d: train loss %.5g%s, lr %.3g, %.0f showers/s%s", stage.name, epoch + 1,
-                     settings.epochs, record["train_loss"],
-                     f", valid loss {record['valid_loss']:.5g}" if valid is not None else "", record["lr"],
-                     record["showers_per_second"], " (best)" if result.best_epoch == epoch else "")
+            log.info(
+                "stage %s epoch %d/%d: train loss %.5g%s, lr %.3g, %.0f showers/s%s",
+                stage.name,
+                epoch + 1,
+                settings.epochs,
+                record["train_loss"],
+                f", valid loss {record['valid_loss']:.5g}" if valid is not None else "",
+                record["lr"],
+                record["showers_per_second"],
+                " (best)" if result.best_epoch == epoch else "",
+            )
             if finished and best_state is not None:
                 _load_state_dicts(modules, best_state)
             if path is not None:
-                save_checkpoint(path, {
-                    "format": CHECKPOINT_FORMAT, **self._signature(), "epoch": epoch + 1, "finished": finished,
-                    "stopped_early": result.stopped_early, "modules": _state_dicts(modules),
-                    "optimizer": optimizer.state_dict(), "scheduler": schedule.state_dict(),
-                    "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-                    "best_epoch": result.best_epoch, "best_loss": result.best_loss,
-                    "best_modules": None if finished else best_state, "bad_epochs": bad_epochs,
-                    "history": result.history, "rng": capture_rng_state(), "data_rng": data_generator.get_state(),
-                    "extra": self.extra,
-                })
+                save_checkpoint(
+                    path,
+                    {
+                        "format": CHECKPOINT_FORMAT,
+                        **self._signature(),
+                        "epoch": epoch + 1,
+                        "finished": finished,
+                        "stopped_early": result.stopped_early,
+                        "modules": _state_dicts(modules),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": schedule.state_dict(),
+                        "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+                        "best_epoch": result.best_epoch,
+                        "best_loss": result.best_loss,
+                        "best_modules": None if finished else best_state,
+                        "bad_epochs": bad_epochs,
+                        "history": result.history,
+                        "rng": capture_rng_state(),
+                        "data_rng": data_generator.get_state(),
+                        "extra": self.extra,
+                    },
+                )
             for callback in self.callbacks:
                 callback(stage.name, dict(record))
             if result.stopped_early:
-                log.info("stage %s: no improvement for %d epochs, stopped early; keeping epoch %d", stage.name,
-                         settings.patience, result.best_epoch + 1)
+                log.info(
+                    "stage %s: no improvement for %d epochs, stopped early; keeping epoch %d",
+                    stage.name,
+                    settings.patience,
+                    result.best_epoch + 1,
+                )
                 break
         return result
 
     def _check_compatible(self, payload: Mapping[str, Any], path: Path) -> None:
         if payload.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"{path} has checkpoint format {payload.get('format')!r}, expected "
-                                  f"{CHECKPOINT_FORMAT}; delete it to start the stage again")
+            raise CheckpointError(
+                f"{path} has checkpoint format {payload.get('format')!r}, expected "
+                f"{CHECKPOINT_FORMAT}; delete it to start the stage again"
+            )
         expected = self._signature()
         different = [key for key, value in expected.items() if payload.get(key) != value]
         if different:
             details = "; ".join(f"{k}: checkpoint {payload.get(k)!r}, now {expected[k]!r}" for k in different)
-            raise CheckpointError(f"{path} belongs to a different training run ({details}); use another "
-                                  "work directory or delete the checkpoint to start this stage again")
+            raise CheckpointError(
+                f"{path} belongs to a different training run ({details}); use another "
+                "work directory or delete the checkpoint to start this stage again"
+            )
 
-    def _train_epoch(self, epoch: int, modules: Mapping[str, nn.Module], parameters: Sequence[nn.Parameter],
-                     optimizer: torch.optim.Optimizer, schedule: Any, scaler: torch.amp.GradScaler,
-                     train: tuple[torch.Tensor, ...], data_generator: torch.Generator) -> dict[str, Any]:
+    def _train_epoch(
+        self,
+        epoch: int,
+        modules: Mapping[str, nn.Module],
+        parameters: Sequence[nn.Parameter],
+        optimizer: torch.optim.Optimizer,
+        schedule: Any,
+        scaler: torch.amp.GradScaler,
+        train: tuple[torch.Tensor, ...],
+        data_generator: torch.Generator,
+    ) -> dict[str, Any]:
         settings, stage = self.settings, self.stage
         for module in modules.values():
             module.train()
@@ -328,19 +387,28 @@ class Trainer:
         total, count = 0.0, 0
         extras_sum: dict[str, float] = {}
         start = time.perf_counter()
-        bar = tqdm(total=n, desc=f"{stage.name} {epoch + 1}/{settings.epochs}", unit="shower", unit_scale=True,
-                   leave=False, disable=None if self.progress is None else not self.progress, dynamic_ncols=True)
+        bar = tqdm(
+            total=n,
+            desc=f"{stage.name} {epoch + 1}/{settings.epochs}",
+            unit="shower",
+            unit_scale=True,
+            leave=False,
+            disable=None if self.progress is None else not self.progress,
+            dynamic_ncols=True,
+        )
         try:
             for step, first in enumerate(range(0, n, settings.batch_size)):
-                batch = self._batch(train, order[first:first + settings.batch_size])
+                batch = self._batch(train, order[first : first + settings.batch_size])
                 size = len(batch[0])
                 optimizer.zero_grad(set_to_none=True)
                 loss, extras = self._loss(batch)
                 value = float(loss.detach())
                 if not math.isfinite(value):
-                    raise TrainingError(f"stage {stage.name!r}: the training loss is {value} at epoch {epoch + 1}, "
-                                        f"batch {step + 1}; lower the learning rate, enable grad_clip, or check "
-                                        "the preprocessing")
+                    raise TrainingError(
+                        f"stage {stage.name!r}: the training loss is {value} at epoch {epoch + 1}, "
+                        f"batch {step + 1}; lower the learning rate, enable grad_clip, or check "
+                        "the preprocessing"
+                    )
                 scaler.scale(loss).backward()
                 if settings.grad_clip > 0:
                     scaler.unscale_(optimizer)
@@ -357,9 +425,14 @@ class Trainer:
         finally:
             bar.close()
         seconds = time.perf_counter() - start
-        record: dict[str, Any] = {"epoch": epoch, "train_loss": total / count, "valid_loss": None,
-                                  "lr": current_lr(optimizer), "seconds": seconds,
-                                  "showers_per_second": count / seconds if seconds > 0 else 0.0}
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "train_loss": total / count,
+            "valid_loss": None,
+            "lr": current_lr(optimizer),
+            "seconds": seconds,
+            "showers_per_second": count / seconds if seconds > 0 else 0.0,
+        }
         record.update({key: value / count for key, value in extras_sum.items()})
         return record
 
@@ -367,8 +440,11 @@ class Trainer:
         """Mean loss on the validation tensors, with a fixed seed and without touching the RNG streams."""
         for module in modules.values():
             module.eval()
-        devices = [self.device.index if self.device.index is not None else torch.cuda.current_device()] \
-            if self.device.type == "cuda" else []
+        devices = (
+            [self.device.index if self.device.index is not None else torch.cuda.current_device()]
+            if self.device.type == "cuda"
+            else []
+        )
         total, count = 0.0, 0
         n = len(valid[0])
         with torch.random.fork_rng(devices=devices, device_type="cuda"), torch.no_grad():
@@ -382,4 +458,3 @@ class Trainer:
         if not math.isfinite(value):
             raise TrainingError(f"stage {self.stage.name!r}: the validation loss is {value}")
         return value
-

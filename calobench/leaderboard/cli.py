@@ -25,13 +25,23 @@ def _add_run_arguments(parser: argparse.ArgumentParser, with_suite: bool = True)
     if with_suite:
         parser.add_argument("suite", help=f"a shipped suite ({', '.join(available_suites())}) or a suite TOML file")
     parser.add_argument("--models", nargs="+", help="run only these generators (default: the suite's models)")
-    parser.add_argument("--device", help="device for training, sampling, timing and classifiers (default: the "
-                                         "suite's, normally auto = CUDA when present, else CPU)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run (the default: finished models are always skipped)")
+    parser.add_argument(
+        "--device",
+        help="device for training, sampling, timing and classifiers (default: the "
+        "suite's, normally auto = CUDA when present, else CPU)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run (the default: finished models are always skipped)",
+    )
     parser.add_argument("--fresh", action="store_true", help="discard earlier runs of the selected models first")
-    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT,
-                        help="directory holding <suite>/results, reports and runs (default ./leaderboards)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=DEFAULT_ROOT,
+        help="directory holding <suite>/results, reports and runs (default ./leaderboards)",
+    )
 
 
 def render(suite: Suite, root: Path) -> list[Path]:
@@ -46,9 +56,15 @@ def run_and_render(suite: Suite, args: argparse.Namespace) -> tuple[RunSummary, 
     started = time.perf_counter()
     summary = run_suite(suite, root=args.root, models=args.models, device=args.device, fresh=args.fresh)
     written = render(suite, args.root)
-    log.info("suite %s: %d finished, %d reused, %d failed, %d not applicable in %.1f min", suite.name,
-             len(summary.finished), len(summary.skipped), len(summary.failed), len(summary.unsupported),
-             (time.perf_counter() - started) / 60)
+    log.info(
+        "suite %s: %d finished, %d reused, %d failed, %d not applicable in %.1f min",
+        suite.name,
+        len(summary.finished),
+        len(summary.skipped),
+        len(summary.failed),
+        len(summary.unsupported),
+        (time.perf_counter() - started) / 60,
+    )
     return summary, written
 
 
@@ -68,7 +84,9 @@ def _run_command(args: argparse.Namespace) -> int:
 
 def _render_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("suite", nargs="?", help="suite to render (default: every suite with results)")
-    parser.add_argument("--check", action="store_true", help="fail if the committed page differs from a fresh rendering")
+    parser.add_argument(
+        "--check", action="store_true", help="fail if the committed page differs from a fresh rendering"
+    )
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
 
 
@@ -85,8 +103,11 @@ def _render_command(args: argparse.Namespace) -> int:
             for path in write_page(page, paths.directory):
                 print(f"wrote {path}")
     if stale:
-        raise StaleLeaderboardError("stale leaderboard page(s): " + ", ".join(stale) +
-                                    "; run `calobench leaderboard render` and commit the result")
+        raise StaleLeaderboardError(
+            "stale leaderboard page(s): "
+            + ", ".join(stale)
+            + "; run `calobench leaderboard render` and commit the result"
+        )
     if args.check:
         print(f"up to date: {', '.join(names) or 'no suite has results'}")
     return 0
@@ -121,10 +142,18 @@ def _main_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def leaderboard_command() -> Command:
-    return Command("leaderboard", "run a benchmark suite, render its leaderboard page, list suites",
-                   _leaderboard_arguments, _leaderboard_run)
+    return Command(
+        "leaderboard",
+        "run a benchmark suite, render its leaderboard page, list suites",
+        _leaderboard_arguments,
+        _leaderboard_run,
+    )
 
 
 def main_job_command() -> Command:
-    return Command("run", "the main job: run the quick suite on the embedded synthetic data and print the leaderboard",
-                   _main_arguments, _run_command)
+    return Command(
+        "run",
+        "the main job: run the quick suite on the embedded synthetic data and print the leaderboard",
+        _main_arguments,
+        _run_command,
+    )

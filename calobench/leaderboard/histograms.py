@@ -32,12 +32,18 @@ def shown_layers(layer_ids: tuple[int, ...], limit: int = MAX_LAYERS) -> list[in
 def _features(source: Any, threshold: float | None) -> tuple[HighLevelFeatures, Any]:
     with open_showers(source) as handle:
         geometry = handle.geometry
-        return stream_features(handle.iter_chunks(), threshold if threshold is not None else geometry.threshold), geometry
+        return stream_features(
+            handle.iter_chunks(), threshold if threshold is not None else geometry.threshold
+        ), geometry
 
 
 def _entry(edges: np.ndarray, reference: np.ndarray, generated: np.ndarray, log_x: bool = False) -> dict[str, Any]:
-    return {"edges": [float(e) for e in edges], "reference": histogram_counts(reference, edges).tolist(),
-            "generated": histogram_counts(generated, edges).tolist(), "log_x": log_x}
+    return {
+        "edges": [float(e) for e in edges],
+        "reference": histogram_counts(reference, edges).tolist(),
+        "generated": histogram_counts(generated, edges).tolist(),
+        "log_x": log_x,
+    }
 
 
 def leaderboard_histograms(generated: str | Path, reference: Any, threshold: float | None = None) -> dict[str, Any]:
@@ -56,6 +62,7 @@ def leaderboard_histograms(generated: str | Path, reference: Any, threshold: flo
         column = ref.angular_layer_ids.index(layer_id)
         for feature, label in (("ec_eta", "EC_eta"), ("width_eta", "width_eta")):
             edges = linear_edges(geometry, feature, layer_id)
-            out[f"{label} layer {layer_id} [mm]"] = _entry(edges, getattr(ref, feature)[:, column],
-                                                          getattr(gen, feature)[:, column])
+            out[f"{label} layer {layer_id} [mm]"] = _entry(
+                edges, getattr(ref, feature)[:, column], getattr(gen, feature)[:, column]
+            )
     return out

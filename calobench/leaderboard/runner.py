@@ -127,7 +127,7 @@ def reference_sample(suite: Suite, paths: SuitePaths) -> list[Any]:
         with ShowerWriter(target, source.geometry) as writer:
             start = 0
             for chunk in source.iter_chunks():
-                mask = keep[start:start + len(chunk)]
+                mask = keep[start : start + len(chunk)]
                 if mask.any():
                     writer.append(chunk[np.flatnonzero(mask)])
                 start += len(chunk)
@@ -139,8 +139,10 @@ def _dependency_overrides(cls: Any, paths: SuitePaths, seed: int, results: dict[
     for key, dependency in cls.dependencies.items():
         result = results.get(dependency)
         if result is None or result.get("status") != "finished":
-            raise ConfigError(f"needs a finished {dependency!r} run in this suite (seed {seed}); "
-                              f"its status is {result.get('status') if result else 'missing'}")
+            raise ConfigError(
+                f"needs a finished {dependency!r} run in this suite (seed {seed}); "
+                f"its status is {result.get('status') if result else 'missing'}"
+            )
         overrides[key] = str(paths.run_dir(dependency, seed))
     return overrides
 
@@ -150,12 +152,13 @@ def _step(name: str, function: Any, *args: Any, **kwargs: Any) -> Any:
         return function(*args, **kwargs)
     except KeyboardInterrupt:
         raise
-    except Exception as exc:  # noqa: BLE001 - any failure of a model is recorded, the suite goes on
+    except Exception as exc:
         raise StepError(name, exc) from exc
 
 
-def run_model(suite: Suite, model: str, seed: int, paths: SuitePaths, reference: list[Any], device: str,
-              results: dict[str, dict]) -> dict[str, Any]:
+def run_model(
+    suite: Suite, model: str, seed: int, paths: SuitePaths, reference: list[Any], device: str, results: dict[str, dict]
+) -> dict[str, Any]:
     """Run every step for one (model, seed) and return its result (also on failure)."""
     from calobench.datasets import get_dataset, role_checksums
     from calobench.evaluation import evaluate
@@ -169,16 +172,27 @@ def run_model(suite: Suite, model: str, seed: int, paths: SuitePaths, reference:
     preset = suite.preset_for(model)
     spec = get_dataset(suite.dataset)
     base: dict[str, Any] = {
-        "suite": suite.name, "model": model, "seed": seed, "preset": preset,
-        "metrics_preset": suite.metrics_preset, "published_name": cls.published_name,
+        "suite": suite.name,
+        "model": model,
+        "seed": seed,
+        "preset": preset,
+        "metrics_preset": suite.metrics_preset,
+        "published_name": cls.published_name,
         "provider": {"plugin": provider.plugin, "distribution": provider.distribution, "version": provider.version},
-        "dataset": {"name": suite.dataset, "kind": spec.kind,
-                    "checksums": {role: role_checksums(spec, role) for role in ("train", "reference")}},
+        "dataset": {
+            "name": suite.dataset,
+            "kind": spec.kind,
+            "checksums": {role: role_checksums(spec, role) for role in ("train", "reference")},
+        },
     }
     reason = cls.unsupported_reason(spec.geometry_object, suite.dataset)
     if reason is not None:
-        return {**base, "status": "unsupported", "error": {"stage": "check", "message": reason},
-                "provenance": environment_provenance(None)}
+        return {
+            **base,
+            "status": "unsupported",
+            "error": {"stage": "check", "message": reason},
+            "provenance": environment_provenance(None),
+        }
 
     run_dir = paths.run_dir(model, seed)
     steps = _steps(run_dir)
@@ -186,18 +200,38 @@ def run_model(suite: Suite, model: str, seed: int, paths: SuitePaths, reference:
     max_showers = overrides.pop("max_showers", None)
     overrides.update(_step("dependencies", _dependency_overrides, cls, paths, seed, results))
     log.info("[%s seed %d] training (%s preset) in %s", model, seed, preset, run_dir)
-    trained = _step("train", train_run, model, suite.dataset, run_dir, preset=preset, overrides=overrides,
-                    device=device, seed=seed, max_showers=max_showers)
+    trained = _step(
+        "train",
+        train_run,
+        model,
+        suite.dataset,
+        run_dir,
+        preset=preset,
+        overrides=overrides,
+        device=device,
+        seed=seed,
+        max_showers=max_showers,
+    )
     run = trained.run
 
     generated = run_dir / "generated.hdf5"
     sampling = steps.get("sampling")
     if not generated.is_file() or sampling is None:
         log.info("[%s seed %d] sampling one shower per reference shower, with its incident energy", model, seed)
-        sampled = _step("sample", sample_run, run_dir, generated,
-                        energies_from=reference[0] if len(reference) == 1 else reference, seed=seed, device=device)
-        sampling = {"n_showers": sampled.n_showers, "seconds": sampled.seconds,
-                    "ms_per_shower": 1e3 * sampled.seconds / max(sampled.n_showers, 1)}
+        sampled = _step(
+            "sample",
+            sample_run,
+            run_dir,
+            generated,
+            energies_from=reference[0] if len(reference) == 1 else reference,
+            seed=seed,
+            device=device,
+        )
+        sampling = {
+            "n_showers": sampled.n_showers,
+            "seconds": sampled.seconds,
+            "ms_per_shower": 1e3 * sampled.seconds / max(sampled.n_showers, 1),
+        }
         steps.pop("evaluated", None)  # a new sample needs a new report
         _remember(run_dir, steps, "sampling", sampling)
 
@@ -209,9 +243,18 @@ def run_model(suite: Suite, model: str, seed: int, paths: SuitePaths, reference:
         report = json.loads(report_file.read_text())
     else:  # a report without the step recorded is not this sample's (e.g. a committed one): redo it
         log.info("[%s seed %d] evaluating against the reference (%s metrics)", model, seed, suite.metrics_preset)
-        report = _step("evaluate", evaluate, str(generated), reference if len(reference) > 1 else str(reference[0]),
-                       dataset=suite.dataset, metrics=list(suite.metrics) if suite.metrics else None,
-                       preset=suite.metrics_preset, seed=seed, device=device, out=report_dir)
+        report = _step(
+            "evaluate",
+            evaluate,
+            str(generated),
+            reference if len(reference) > 1 else str(reference[0]),
+            dataset=suite.dataset,
+            metrics=list(suite.metrics) if suite.metrics else None,
+            preset=suite.metrics_preset,
+            seed=seed,
+            device=device,
+            out=report_dir,
+        )
         _remember(run_dir, steps, "evaluated", True)
 
     histograms = _step("histograms", leaderboard_histograms, generated, reference)
@@ -224,11 +267,19 @@ def run_model(suite: Suite, model: str, seed: int, paths: SuitePaths, reference:
         _remember(run_dir, steps, "timing", timing)
 
     return {
-        **base, "status": "finished",
+        **base,
+        "status": "finished",
         "config": run.get("config"),
-        "training": {"seconds": run.get("training_seconds"), "n_parameters": run.get("n_parameters"),
-                     "device": run.get("device"), "run_directory": str(run_dir)},
-        "sampling": sampling, "timing": timing, "report": report, "histograms": histograms,
+        "training": {
+            "seconds": run.get("training_seconds"),
+            "n_parameters": run.get("n_parameters"),
+            "device": run.get("device"),
+            "run_directory": str(run_dir),
+        },
+        "sampling": sampling,
+        "timing": timing,
+        "report": report,
+        "histograms": histograms,
         "report_directory": str(report_dir),
         "provenance": environment_provenance(timing.get("device")),
     }
@@ -265,8 +316,13 @@ def made_here(paths: SuitePaths, model: str, seed: int) -> bool:
     return bool(_steps(paths.run_dir(model, seed)).get(RESULT_STEP))
 
 
-def run_suite(suite: Suite, root: Path = Path("leaderboards"), models: list[str] | None = None,
-              device: str | None = None, fresh: bool = False) -> RunSummary:
+def run_suite(
+    suite: Suite,
+    root: Path = Path("leaderboards"),
+    models: list[str] | None = None,
+    device: str | None = None,
+    fresh: bool = False,
+) -> RunSummary:
     """Run (or resume) a suite; see the module docstring. Returns what happened per model."""
     from calobench.plugins import generators
 
@@ -297,8 +353,14 @@ def run_suite(suite: Suite, root: Path = Path("leaderboards"), models: list[str]
                     log.info("[%s seed %d] already %s: skipped", model, seed, previous["status"])
                     continue
                 if previous["status"] == "finished":
-                    log.info("[%s seed %d] %s was not made by a finished run in %s (a committed or copied "
-                             "result): running it here", model, seed, existing, paths.run_dir(model, seed))
+                    log.info(
+                        "[%s seed %d] %s was not made by a finished run in %s (a committed or copied "
+                        "result): running it here",
+                        model,
+                        seed,
+                        existing,
+                        paths.run_dir(model, seed),
+                    )
             if fresh:
                 _forget(paths, model, seed)
             started = time.perf_counter()
@@ -313,7 +375,9 @@ def run_suite(suite: Suite, root: Path = Path("leaderboards"), models: list[str]
                 run_dir = paths.run_dir(model, seed)
                 _remember(run_dir, _steps(run_dir), RESULT_STEP, True)
             results[model] = result
-            getattr(summary, {"finished": "finished", "failed": "failed", "unsupported": "unsupported"}[result["status"]]).append(label)
+            getattr(
+                summary, {"finished": "finished", "failed": "failed", "unsupported": "unsupported"}[result["status"]]
+            ).append(label)
     return summary
 
 
@@ -333,8 +397,13 @@ def _failed(suite: Suite, model: str, seed: int, exc: StepError) -> dict[str, An
     provider = registry.provider(model)
     tail = "".join(traceback.format_exception(type(exc.error), exc.error, exc.error.__traceback__)[-3:])
     return {
-        "suite": suite.name, "model": model, "seed": seed, "status": "failed", "preset": suite.preset_for(model),
-        "metrics_preset": suite.metrics_preset, "published_name": registry.get(model).published_name,
+        "suite": suite.name,
+        "model": model,
+        "seed": seed,
+        "status": "failed",
+        "preset": suite.preset_for(model),
+        "metrics_preset": suite.metrics_preset,
+        "published_name": registry.get(model).published_name,
         "provider": {"plugin": provider.plugin, "distribution": provider.distribution, "version": provider.version},
         "dataset": {"name": suite.dataset},
         "error": {"stage": exc.step, "type": type(exc.error).__name__, "message": str(exc.error), "traceback": tail},

@@ -92,7 +92,9 @@ def load_suite(name_or_path: str | Path) -> Suite:
     if path.suffix != ".toml":
         path = suites_dir() / f"{name_or_path}.toml"
         if not path.is_file():
-            raise SuiteError(f"unknown suite {str(name_or_path)!r}{suggestion_text(str(name_or_path), available_suites())}")
+            raise SuiteError(
+                f"unknown suite {str(name_or_path)!r}{suggestion_text(str(name_or_path), available_suites())}"
+            )
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -107,7 +109,7 @@ def _names(value: Any, what: str) -> tuple[str, ...] | None:
     if value == "all":
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"{what} must be \"all\" or a list of names, got {value!r}")
+        raise ValueError(f'{what} must be "all" or a list of names, got {value!r}')
     return tuple(value)
 
 

@@ -120,10 +120,15 @@ def row_from_result(result: dict[str, Any]) -> Row:
     training = result.get("training") or {}
     error = result.get("error")
     return Row(
-        model=result["model"], status=result["status"], seed=int(result["seed"]), preset=result.get("preset"),
+        model=result["model"],
+        status=result["status"],
+        seed=int(result["seed"]),
+        preset=result.get("preset"),
         values=headline_values(result.get("report") or {}),
-        timing_ms=timing_ms, timing_device=str(timing.get("device", "")),
-        parameters=training.get("n_parameters"), training_seconds=training.get("seconds"),
+        timing_ms=timing_ms,
+        timing_device=str(timing.get("device", "")),
+        parameters=training.get("n_parameters"),
+        training_seconds=training.get("seconds"),
         error=_error_text(error),
     )
 
@@ -148,18 +153,29 @@ def published_rows(table: str, names: list[str]) -> tuple[list[Row], str]:
         if entry["model"] not in names:
             continue
         values: dict[str, Any] = {
-            "auc_low": _mean_std(entry.get("auc_low")), "auc_high": _mean_std(entry.get("auc_high")),
-            "sep_etot": entry.get("sep_etot"), "sep_elayer": entry.get("sep_elayer_mean"),
-            "sep_voxel": entry.get("sep_voxel"), "fpd": _mean_std(entry.get("fpd_x1e3")),
+            "auc_low": _mean_std(entry.get("auc_low")),
+            "auc_high": _mean_std(entry.get("auc_high")),
+            "sep_etot": entry.get("sep_etot"),
+            "sep_elayer": entry.get("sep_elayer_mean"),
+            "sep_voxel": entry.get("sep_voxel"),
+            "fpd": _mean_std(entry.get("fpd_x1e3")),
             "kpd": _mean_std(entry.get("kpd_x1e3")),
         }
         prdc = entry.get("prdc")
         if prdc:
             values["prdc"] = tuple(float(prdc[k]) for k in ("precision", "recall", "density", "coverage"))
         gpu = {k: (v, 0.0) for k, v in (entry.get("gpu_ms_per_shower") or {}).items() if v is not None}
-        rows.append(Row(model=entry["model"], status="published", values={k: v for k, v in values.items() if v is not None},
-                        timing_ms=gpu, timing_device="GPU (paper)", parameters=entry.get("parameters"),
-                        published=True))
+        rows.append(
+            Row(
+                model=entry["model"],
+                status="published",
+                values={k: v for k, v in values.items() if v is not None},
+                timing_ms=gpu,
+                timing_device="GPU (paper)",
+                parameters=entry.get("parameters"),
+                published=True,
+            )
+        )
     return rows, data.get("source", "")
 
 

@@ -43,8 +43,16 @@ SPARSITY_EDGES = np.linspace(0.0, 1.0, 21)
 #: Per-layer features histogrammed with linear ranges.
 LINEAR_FEATURES: tuple[str, ...] = ("ec_eta", "ec_phi", "width_eta", "width_phi", "ec_r", "width_r")
 #: All per-layer features that get a separation power, in report order.
-LAYER_FEATURES: tuple[str, ...] = ("e_layer", "ec_eta", "ec_phi", "width_eta", "width_phi", "ec_r", "width_r",
-                                   "sparsity")
+LAYER_FEATURES: tuple[str, ...] = (
+    "e_layer",
+    "ec_eta",
+    "ec_phi",
+    "width_eta",
+    "width_phi",
+    "ec_r",
+    "width_r",
+    "sparsity",
+)
 
 _DS23 = {"centre": 30.0, "width": 30.0, "ec_r": 42.0, "width_r": 20.0}
 _DS1_INNER = {"centre": 100.0, "width": 100.0, "ec_r": 500.0, "width_r": 500.0}

@@ -69,8 +69,14 @@ class KPDMetric(Metric):
     def compute(self, context: EvaluationContext) -> dict[str, Any]:
         reference, generated = _vectors(context)
         settings = context.settings
-        result = kpd(reference, generated, seed=context.seed, n_batches=settings.kpd_batches,
-                     batch_size=settings.kpd_batch_size, device=context.device)
+        result = kpd(
+            reference,
+            generated,
+            seed=context.seed,
+            n_batches=settings.kpd_batches,
+            batch_size=settings.kpd_batch_size,
+            device=context.device,
+        )
         return {"kpd": _json_safe(result.to_dict())}
 
     def scalars(self, fragment: dict[str, Any]) -> dict[str, Scalar]:
@@ -93,17 +99,26 @@ class PRDCMetric(Metric):
         generated, _ = context.sample("generated", n)
         k = context.settings.prdc_k
         if min(len(reference), len(generated)) <= k:
-            raise MetricError(f"PRDC with k = {k} needs more than {k} showers per sample, got {len(reference)} "
-                              f"reference and {len(generated)} generated")
-        result = prdc(log_voxels(reference.energies, context.threshold), log_voxels(generated.energies, context.threshold),
-                      k=context.settings.prdc_k, device=context.device)
+            raise MetricError(
+                f"PRDC with k = {k} needs more than {k} showers per sample, got {len(reference)} "
+                f"reference and {len(generated)} generated"
+            )
+        result = prdc(
+            log_voxels(reference.energies, context.threshold),
+            log_voxels(generated.energies, context.threshold),
+            k=context.settings.prdc_k,
+            device=context.device,
+        )
         return {"prdc": _json_safe({**result.to_dict(), "transform": LOG_VOXEL_TRANSFORM})}
 
     def scalars(self, fragment: dict[str, Any]) -> dict[str, Scalar]:
         values = fragment["prdc"]
-        return {"precision": Scalar(values["precision"], direction=-1), "recall": Scalar(values["recall"], direction=-1),
-                "density": Scalar(values["density"], direction=0),
-                "coverage": Scalar(values["coverage"], direction=-1)}
+        return {
+            "precision": Scalar(values["precision"], direction=-1),
+            "recall": Scalar(values["recall"], direction=-1),
+            "density": Scalar(values["density"], direction=0),
+            "coverage": Scalar(values["coverage"], direction=-1),
+        }
 
 
 class W1Metric(Metric):
@@ -139,10 +154,17 @@ class IntrinsicDimensionMetric(Metric):
         for which in ("reference", "generated"):
             showers, _ = context.sample(which, n)
             if len(showers) <= settings.id_k_range[1]:
-                raise MetricError(f"the intrinsic dimension with k up to {settings.id_k_range[1]} needs more than "
-                                  f"{settings.id_k_range[1]} showers, the {which} sample has {len(showers)}")
-            result = levina_bickel(log_voxels(showers.energies, context.threshold), settings.id_k_range,
-                                   n_bootstrap=settings.id_bootstrap, seed=context.seed, device=context.device)
+                raise MetricError(
+                    f"the intrinsic dimension with k up to {settings.id_k_range[1]} needs more than "
+                    f"{settings.id_k_range[1]} showers, the {which} sample has {len(showers)}"
+                )
+            result = levina_bickel(
+                log_voxels(showers.energies, context.threshold),
+                settings.id_k_range,
+                n_bootstrap=settings.id_bootstrap,
+                seed=context.seed,
+                device=context.device,
+            )
             out[which] = result.to_dict()
         out["transform"] = LOG_VOXEL_TRANSFORM
         return {"intrinsic_dimension": _json_safe(out)}
@@ -168,8 +190,10 @@ class EnergyResponseMetric(Metric):
     name = "energy_response"
     version = 1
     lower_is_better = None
-    description = ("mean (response) and std / mean (resolution) of E_tot/E_inc per incident-energy bin, and their "
-                   "weighted mean relative shifts")
+    description = (
+        "mean (response) and std / mean (resolution) of E_tot/E_inc per incident-energy bin, and their "
+        "weighted mean relative shifts"
+    )
     report_keys = ("energy_response",)
 
     def compute(self, context: EvaluationContext) -> dict[str, Any]:
@@ -182,8 +206,10 @@ class EnergyResponseMetric(Metric):
 
     def scalars(self, fragment: dict[str, Any]) -> dict[str, Scalar]:
         values = fragment["energy_response"]
-        return {"response shift": Scalar(values["response_shift"]["value"], values["response_shift"]["error"], 0),
-                "resolution shift": Scalar(values["resolution_shift"]["value"], values["resolution_shift"]["error"], 0)}
+        return {
+            "response shift": Scalar(values["response_shift"]["value"], values["response_shift"]["error"], 0),
+            "resolution shift": Scalar(values["resolution_shift"]["value"], values["resolution_shift"]["error"], 0),
+        }
 
 
 class LayerCorrelationMetric(Metric):
@@ -194,8 +220,9 @@ class LayerCorrelationMetric(Metric):
     report_keys = ("layer_correlation",)
 
     def compute(self, context: EvaluationContext) -> dict[str, Any]:
-        return {"layer_correlation": _json_safe(layer_correlation(context.reference_features,
-                                                                  context.generated_features))}
+        return {
+            "layer_correlation": _json_safe(layer_correlation(context.reference_features, context.generated_features))
+        }
 
     def scalars(self, fragment: dict[str, Any]) -> dict[str, Scalar]:
         return {"max abs corr diff": Scalar(fragment["layer_correlation"]["max_abs_difference"])}
@@ -203,5 +230,13 @@ class LayerCorrelationMetric(Metric):
 
 def builtin_metrics() -> list[Metric]:
     """Every built-in metric except the classifiers (see :mod:`calobench.metrics.classifier_metric`)."""
-    return [SeparationPowerMetric(), FPDMetric(), KPDMetric(), PRDCMetric(), W1Metric(), IntrinsicDimensionMetric(),
-            EnergyResponseMetric(), LayerCorrelationMetric()]
+    return [
+        SeparationPowerMetric(),
+        FPDMetric(),
+        KPDMetric(),
+        PRDCMetric(),
+        W1Metric(),
+        IntrinsicDimensionMetric(),
+        EnergyResponseMetric(),
+        LayerCorrelationMetric(),
+    ]

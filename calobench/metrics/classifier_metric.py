@@ -43,8 +43,10 @@ class ClassifierMetric(Metric):
 
     def not_applicable(self, context: EvaluationContext) -> str | None:
         if not classifier_applicable(self.mode, context.geometry):
-            return (f"classifier {self.mode!r} does not apply to geometry {context.geometry.name}: the CNN needs "
-                    "layers that are images of one shape (datasets 2/3, CaloGAN)")
+            return (
+                f"classifier {self.mode!r} does not apply to geometry {context.geometry.name}: the CNN needs "
+                "layers that are images of one shape (datasets 2/3, CaloGAN)"
+            )
         return None
 
     def showers_needed(self, context: EvaluationContext) -> int:
@@ -54,10 +56,19 @@ class ClassifierMetric(Metric):
         n = context.sample_cap(self.showers_needed(context))
         reference, reference_features = context.sample("reference", n)
         generated, generated_features = context.sample("generated", n)
-        result = classifier_test(self.mode, reference, generated, reference_features=reference_features,
-                                 generated_features=generated_features, preset=context.preset, seed=context.seed,
-                                 device=context.device, progress=context.progress, threshold=context.threshold,
-                                 n_runs=context.options.get("classifier_runs"))
+        result = classifier_test(
+            self.mode,
+            reference,
+            generated,
+            reference_features=reference_features,
+            generated_features=generated_features,
+            preset=context.preset,
+            seed=context.seed,
+            device=context.device,
+            progress=context.progress,
+            threshold=context.threshold,
+            n_runs=context.options.get("classifier_runs"),
+        )
         values = result.to_dict()
         values["n_reference_in_memory"] = len(reference)
         values["n_generated_in_memory"] = len(generated)
@@ -83,8 +94,9 @@ VALIDATION_FRACTION = 0.2
 def hanley_mcneil_error(auc: float, n_positive: int, n_negative: int) -> float:
     """Standard error of one AUC estimate (Hanley & McNeil, Radiology 143 (1982) 29)."""
     q1, q2 = auc / (2.0 - auc), 2.0 * auc * auc / (1.0 + auc)
-    variance = (auc * (1.0 - auc) + (n_positive - 1) * (q1 - auc * auc)
-                + (n_negative - 1) * (q2 - auc * auc)) / (n_positive * n_negative)
+    variance = (auc * (1.0 - auc) + (n_positive - 1) * (q1 - auc * auc) + (n_negative - 1) * (q2 - auc * auc)) / (
+        n_positive * n_negative
+    )
     return math.sqrt(max(variance, 0.0))
 
 

@@ -83,8 +83,10 @@ class EvaluationContext:
                     "and generated samples must share one geometry"
                 )
         if self.reference.n_showers < 2 or self.generated.n_showers < 2:
-            raise ShowerFileError(f"an evaluation needs at least 2 showers per sample, got {self.reference.n_showers} "
-                                  f"reference and {self.generated.n_showers} generated")
+            raise ShowerFileError(
+                f"an evaluation needs at least 2 showers per sample, got {self.reference.n_showers} "
+                f"reference and {self.generated.n_showers} generated"
+            )
 
     # ------------------------------------------------------------------ the streaming pass
     def prepare(self, metrics: Iterable["Metric"] = ()) -> None:
@@ -97,20 +99,35 @@ class EvaluationContext:
         n_sample = self.sample_cap(self._sample_size)
         budget = self.settings.voxel_buffer_bytes if self._wants_spectrum else 0
         ref_rows = random_rows(self.reference.n_showers, n_sample, self.seed, REFERENCE_SALT) if n_sample else None
-        reference = scan_source(self.reference, self.threshold, sample_rows=ref_rows, buffer_bytes=budget,
-                                chunk_size=self.chunk_size, progress=self.progress, label="reference")
+        reference = scan_source(
+            self.reference,
+            self.threshold,
+            sample_rows=ref_rows,
+            buffer_bytes=budget,
+            chunk_size=self.chunk_size,
+            progress=self.progress,
+            label="reference",
+        )
         edges = None
         if self._wants_spectrum:
             edges = voxel_edges(self.threshold, reference.voxel_max, reference.voxel_positive_min)
         gen_rows = random_rows(self.generated.n_showers, n_sample, self.seed, GENERATED_SALT) if n_sample else None
-        generated = scan_source(self.generated, self.threshold, sample_rows=gen_rows, voxel_edges=edges,
-                                chunk_size=self.chunk_size, progress=self.progress, label="generated")
+        generated = scan_source(
+            self.generated,
+            self.threshold,
+            sample_rows=gen_rows,
+            voxel_edges=edges,
+            chunk_size=self.chunk_size,
+            progress=self.progress,
+            label="generated",
+        )
         self._scans = {"reference": reference, "generated": generated}
         if edges is not None:
             second_pass = reference.voxel_values is None
             if second_pass:
-                ref_counts = histogram_source(self.reference, self.threshold, edges, self.chunk_size,
-                                              self.progress, "reference")
+                ref_counts = histogram_source(
+                    self.reference, self.threshold, edges, self.chunk_size, self.progress, "reference"
+                )
             else:
                 ref_counts = np.zeros(len(edges) - 1, dtype=np.int64)
                 for values in reference.voxel_values:  # type: ignore[union-attr]
@@ -162,8 +179,10 @@ class EvaluationContext:
         ``reference`` or ``generated`` source, with its features; deterministic given the seed."""
         scan = self._scan(which)
         if scan.sample is None or scan.sample_rows is None:
-            raise CalobenchError(f"no {which} showers were kept in memory: a metric needs showers but did not "
-                                 "ask for them through showers_needed()")
+            raise CalobenchError(
+                f"no {which} showers were kept in memory: a metric needs showers but did not "
+                "ask for them through showers_needed()"
+            )
         available = len(scan.sample_rows)
         if n < available:
             rng = np.random.default_rng([self.seed, REFERENCE_SALT if which == "reference" else GENERATED_SALT, n])
@@ -173,8 +192,12 @@ class EvaluationContext:
 
     def sample_sizes(self) -> dict[str, int]:
         scans = self._scans
-        return {which: (0 if scans.get(which) is None or scans[which].sample_rows is None
-                        else len(scans[which].sample_rows)) for which in ("reference", "generated")}
+        return {
+            which: (
+                0 if scans.get(which) is None or scans[which].sample_rows is None else len(scans[which].sample_rows)
+            )
+            for which in ("reference", "generated")
+        }
 
     def scan_seconds(self) -> dict[str, float]:
         return {which: scan.seconds for which, scan in self._scans.items()}

@@ -52,8 +52,18 @@ class HighLevelFeatures:
     width_r: np.ndarray  # (N, L) mm
     sparsity: np.ndarray  # (N, L) fraction of zero voxels
 
-    PER_SHOWER: ClassVar[tuple[str, ...]] = ("e_inc", "e_tot", "e_layer", "ec_eta", "ec_phi", "width_eta", "width_phi",
-                                   "ec_r", "width_r", "sparsity")
+    PER_SHOWER: ClassVar[tuple[str, ...]] = (
+        "e_inc",
+        "e_tot",
+        "e_layer",
+        "ec_eta",
+        "ec_phi",
+        "width_eta",
+        "width_phi",
+        "ec_r",
+        "width_r",
+        "sparsity",
+    )
 
     def __len__(self) -> int:
         return len(self.e_tot)
@@ -67,16 +77,20 @@ class HighLevelFeatures:
         return self.e_tot / self.e_inc
 
     def subset(self, index: np.ndarray | slice) -> "HighLevelFeatures":
-        return HighLevelFeatures(self.layer_ids, self.angular_layer_ids,
-                                 **{name: getattr(self, name)[index] for name in self.PER_SHOWER})
+        return HighLevelFeatures(
+            self.layer_ids, self.angular_layer_ids, **{name: getattr(self, name)[index] for name in self.PER_SHOWER}
+        )
 
     @classmethod
     def concatenate(cls, parts: Sequence["HighLevelFeatures"]) -> "HighLevelFeatures":
         if not parts:
             raise ValueError("no feature chunks to concatenate")
         first = parts[0]
-        return cls(first.layer_ids, first.angular_layer_ids,
-                   **{name: np.concatenate([getattr(p, name) for p in parts]) for name in cls.PER_SHOWER})
+        return cls(
+            first.layer_ids,
+            first.angular_layer_ids,
+            **{name: np.concatenate([getattr(p, name) for p in parts]) for name in cls.PER_SHOWER},
+        )
 
 
 def apply_threshold(energies: np.ndarray, threshold: float) -> np.ndarray:
@@ -118,10 +132,18 @@ def compute_features(showers: Showers, threshold: float | None = None) -> HighLe
             ec_phi[:, column], width_phi[:, column] = _centre_and_width(sums[5], sums[6], total)
             column += 1
     return HighLevelFeatures(
-        layer_ids=geometry.layer_ids, angular_layer_ids=angular,
-        e_inc=np.asarray(showers.incident_energies, dtype=np.float64), e_tot=e_layer.sum(axis=1),
-        e_layer=e_layer, ec_eta=ec_eta, ec_phi=ec_phi, width_eta=width_eta, width_phi=width_phi,
-        ec_r=ec_r, width_r=width_r, sparsity=sparsity,
+        layer_ids=geometry.layer_ids,
+        angular_layer_ids=angular,
+        e_inc=np.asarray(showers.incident_energies, dtype=np.float64),
+        e_tot=e_layer.sum(axis=1),
+        e_layer=e_layer,
+        ec_eta=ec_eta,
+        ec_phi=ec_phi,
+        width_eta=width_eta,
+        width_phi=width_phi,
+        ec_r=ec_r,
+        width_r=width_r,
+        sparsity=sparsity,
     )
 
 
@@ -164,11 +186,14 @@ def high_level_columns(features: HighLevelFeatures) -> list[np.ndarray]:
     return [
         np.log10(features.e_inc)[:, None],
         np.log10(features.e_layer + LOG_EPS),
-        features.ec_eta / scale, features.ec_phi / scale,
-        features.width_eta / scale, features.width_phi / scale,
+        features.ec_eta / scale,
+        features.ec_phi / scale,
+        features.width_eta / scale,
+        features.width_phi / scale,
         np.log10(features.e_tot + LOG_EPS)[:, None],
         features.sparsity,
-        features.ec_r / scale, features.width_r / scale,
+        features.ec_r / scale,
+        features.width_r / scale,
     ]
 
 

@@ -38,14 +38,17 @@ def normalize_by_reference(reference: np.ndarray, generated: np.ndarray) -> tupl
     return reference / scale, generated / scale
 
 
-def feature_pair(reference: np.ndarray, generated: np.ndarray, metric: str,
-                 normalize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def feature_pair(
+    reference: np.ndarray, generated: np.ndarray, metric: str, normalize: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Two feature arrays as float64 (N, d) and (M, d) with the same d, normalized by the reference
     when ``normalize`` (the CaloChallenge FPD/KPD input); ``metric`` names the caller in the error."""
     reference = np.asarray(reference, dtype=np.float64)
     generated = np.asarray(generated, dtype=np.float64)
     if reference.ndim != 2 or generated.ndim != 2 or reference.shape[1] != generated.shape[1]:
-        raise ValueError(f"{metric} needs two (N, d) arrays with the same d, got {reference.shape} and {generated.shape}")
+        raise ValueError(
+            f"{metric} needs two (N, d) arrays with the same d, got {reference.shape} and {generated.shape}"
+        )
     if normalize:
         reference, generated = normalize_by_reference(reference, generated)
     return reference, generated
@@ -82,17 +85,31 @@ class FPDResult:
     slope: float
 
     def to_dict(self) -> dict:
-        return {"value": self.value, "error": self.error, "slope": self.slope, "n_resamples": self.n_resamples,
-                "batch_sizes": list(self.batch_sizes), "batch_means": list(self.means)}
+        return {
+            "value": self.value,
+            "error": self.error,
+            "slope": self.slope,
+            "n_resamples": self.n_resamples,
+            "batch_sizes": list(self.batch_sizes),
+            "batch_means": list(self.means),
+        }
 
 
 def _linear(x: np.ndarray, intercept: float, slope: float) -> np.ndarray:
     return intercept + slope * x
 
 
-def fpd(reference: np.ndarray, generated: np.ndarray, *, seed: int = 0, n_resamples: int = N_RESAMPLES,
-        min_batch: int = MIN_BATCH, max_batch: int = MAX_BATCH, n_sizes: int = N_BATCH_SIZES,
-        normalize: bool = True) -> FPDResult:
+def fpd(
+    reference: np.ndarray,
+    generated: np.ndarray,
+    *,
+    seed: int = 0,
+    n_resamples: int = N_RESAMPLES,
+    min_batch: int = MIN_BATCH,
+    max_batch: int = MAX_BATCH,
+    n_sizes: int = N_BATCH_SIZES,
+    normalize: bool = True,
+) -> FPDResult:
     """FPD of two feature arrays (N, d) and (M, d), see the module docstring."""
     reference, generated = feature_pair(reference, generated, "FPD", normalize)
     rng = np.random.default_rng(seed)
@@ -110,5 +127,4 @@ def fpd(reference: np.ndarray, generated: np.ndarray, *, seed: int = 0, n_resamp
         warnings.simplefilter("ignore", OptimizeWarning)
         params, covariance = curve_fit(_linear, 1.0 / sizes, np.asarray(means), bounds=([0.0, 0.0], [np.inf, np.inf]))
     error = float(np.sqrt(covariance[0, 0])) if np.isfinite(covariance[0, 0]) else float("nan")
-    return FPDResult(float(params[0]), error, tuple(int(s) for s in sizes), tuple(means), n_resamples,
-                     float(params[1]))
+    return FPDResult(float(params[0]), error, tuple(int(s) for s in sizes), tuple(means), n_resamples, float(params[1]))

@@ -39,8 +39,14 @@ class IntrinsicDimension:
     k_range: tuple[int, int]
 
     def to_dict(self) -> dict:
-        return {"value": self.value, "error": self.error, "per_k": {str(k): v for k, v in self.per_k.items()},
-                "n_points": self.n_points, "n_dropped_duplicates": self.n_dropped, "k_range": list(self.k_range)}
+        return {
+            "value": self.value,
+            "error": self.error,
+            "per_k": {str(k): v for k, v in self.per_k.items()},
+            "n_points": self.n_points,
+            "n_dropped_duplicates": self.n_dropped,
+            "k_range": list(self.k_range),
+        }
 
 
 def log_ratio_sums(distances: np.ndarray, k_range: tuple[int, int]) -> np.ndarray:
@@ -61,9 +67,15 @@ def _estimate(terms: np.ndarray) -> float:
     return float(np.mean(1.0 / terms.mean(axis=0)))
 
 
-def levina_bickel(points: "np.ndarray | torch.Tensor", k_range: tuple[int, int] = K_RANGE, *,
-                  n_bootstrap: int = N_BOOTSTRAP, seed: int = 0, device: "str | torch.device" = "cpu",
-                  dtype: torch.dtype = torch.float32) -> IntrinsicDimension:
+def levina_bickel(
+    points: "np.ndarray | torch.Tensor",
+    k_range: tuple[int, int] = K_RANGE,
+    *,
+    n_bootstrap: int = N_BOOTSTRAP,
+    seed: int = 0,
+    device: "str | torch.device" = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> IntrinsicDimension:
     """Intrinsic dimension of a point cloud (n, D), averaged over k in ``k_range`` (inclusive)."""
     k1, k2 = k_range
     if not 2 <= k1 <= k2:
@@ -79,5 +91,6 @@ def levina_bickel(points: "np.ndarray | torch.Tensor", k_range: tuple[int, int] 
     rng = np.random.default_rng(seed)
     boot = [_estimate(terms[rng.integers(0, len(terms), len(terms))]) for _ in range(n_bootstrap)]
     error = float(np.std(boot, ddof=1)) if n_bootstrap > 1 else float("nan")
-    return IntrinsicDimension(value, error, {k: float(v) for k, v in zip(range(k1, k2 + 1), per_k)},
-                              int(len(terms)), int((~keep).sum()), (k1, k2))
+    return IntrinsicDimension(
+        value, error, {k: float(v) for k, v in zip(range(k1, k2 + 1), per_k)}, len(terms), int((~keep).sum()), (k1, k2)
+    )

@@ -44,7 +44,7 @@ def _kernel_sum(x: torch.Tensor, y: torch.Tensor, degree: int, exclude_diagonal:
     d = x.shape[1]
     total = torch.zeros((), dtype=torch.float64, device=x.device)
     for start in range(0, len(x), BLOCK_ROWS):
-        block = x[start:start + BLOCK_ROWS] @ y.T
+        block = x[start : start + BLOCK_ROWS] @ y.T
         block.div_(d).add_(1.0)
         _power_(block, degree)
         total += block.sum()
@@ -54,8 +54,9 @@ def _kernel_sum(x: torch.Tensor, y: torch.Tensor, degree: int, exclude_diagonal:
     return float(total)
 
 
-def mmd2_unbiased(x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, degree: int = DEGREE,
-                  device: str | torch.device = "cpu") -> float:
+def mmd2_unbiased(
+    x: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, degree: int = DEGREE, device: str | torch.device = "cpu"
+) -> float:
     """Unbiased MMD^2 of two samples with the polynomial kernel ``(x.y / d + 1)^degree``."""
     x = torch.as_tensor(x, dtype=torch.float64, device=device)
     y = torch.as_tensor(y, dtype=torch.float64, device=device)
@@ -76,13 +77,25 @@ class KPDResult:
     batch_size: int
 
     def to_dict(self) -> dict:
-        return {"value": self.value, "error": self.error, "batch_size": self.batch_size,
-                "batch_values": list(self.batches)}
+        return {
+            "value": self.value,
+            "error": self.error,
+            "batch_size": self.batch_size,
+            "batch_values": list(self.batches),
+        }
 
 
-def kpd(reference: np.ndarray, generated: np.ndarray, *, seed: int = 0, n_batches: int = N_BATCHES,
-        batch_size: int = BATCH_SIZE, degree: int = DEGREE, normalize: bool = True,
-        device: str | torch.device = "cpu") -> KPDResult:
+def kpd(
+    reference: np.ndarray,
+    generated: np.ndarray,
+    *,
+    seed: int = 0,
+    n_batches: int = N_BATCHES,
+    batch_size: int = BATCH_SIZE,
+    degree: int = DEGREE,
+    normalize: bool = True,
+    device: str | torch.device = "cpu",
+) -> KPDResult:
     """KPD of two feature arrays (N, d) and (M, d), see the module docstring."""
     reference, generated = feature_pair(reference, generated, "KPD", normalize)
     rng = np.random.default_rng(seed)

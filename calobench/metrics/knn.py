@@ -38,8 +38,15 @@ def squared_distances(a: torch.Tensor, b: torch.Tensor, b_norms: torch.Tensor | 
     return result.clamp_(min=0.0)
 
 
-def knn_distances(x: "np.ndarray | torch.Tensor", k: int, *, device: "str | torch.device" = "cpu",
-                  dtype: torch.dtype = torch.float32, centre: bool = True, refine: bool = True) -> torch.Tensor:
+def knn_distances(
+    x: "np.ndarray | torch.Tensor",
+    k: int,
+    *,
+    device: "str | torch.device" = "cpu",
+    dtype: torch.dtype = torch.float32,
+    centre: bool = True,
+    refine: bool = True,
+) -> torch.Tensor:
     """Distances (n, k) from every point to its k nearest *other* points, ascending (float64).
 
     The point itself is excluded by index, so exact duplicates count as neighbours at distance 0.
@@ -69,7 +76,7 @@ def knn_distances(x: "np.ndarray | torch.Tensor", k: int, *, device: "str | torc
             rows, columns = torch.nonzero(squared < REFINE_FRACTION.get(dtype, 1e-3) * scale, as_tuple=True)
             step = max(1, REFINE_ELEMENTS // points.shape[1])
             for a in range(0, len(rows), step):
-                r, c = rows[a:a + step], columns[a:a + step]
+                r, c = rows[a : a + step], columns[a : a + step]
                 diff = points[start + r] - points[nearest.indices[r, c]]
                 squared[r, c] = diff.to(torch.float64).square().sum(dim=1)
         out[start:stop] = squared.sqrt()

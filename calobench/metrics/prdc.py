@@ -52,18 +52,32 @@ class PRDCResult:
     n_generated: int
 
     def to_dict(self) -> dict:
-        return {"precision": self.precision, "recall": self.recall, "density": self.density,
-                "coverage": self.coverage, "k": self.k, "n_reference": self.n_reference,
-                "n_generated": self.n_generated}
+        return {
+            "precision": self.precision,
+            "recall": self.recall,
+            "density": self.density,
+            "coverage": self.coverage,
+            "k": self.k,
+            "n_reference": self.n_reference,
+            "n_generated": self.n_generated,
+        }
 
 
-def prdc(reference: np.ndarray, generated: np.ndarray, k: int = K, *, device: "str | torch.device" = "cpu",
-         dtype: torch.dtype = torch.float32) -> PRDCResult:
+def prdc(
+    reference: np.ndarray,
+    generated: np.ndarray,
+    k: int = K,
+    *,
+    device: "str | torch.device" = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> PRDCResult:
     """PRDC of two point clouds (N, d) and (M, d) (already transformed, e.g. by :func:`log_voxels`)."""
     real = as_tensor(reference, device, dtype)
     fake = as_tensor(generated, device, dtype)
     if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
-        raise ValueError(f"PRDC needs two (N, d) arrays with the same d, got {tuple(real.shape)} and {tuple(fake.shape)}")
+        raise ValueError(
+            f"PRDC needs two (N, d) arrays with the same d, got {tuple(real.shape)} and {tuple(fake.shape)}"
+        )
     centre = real.mean(dim=0, keepdim=True)
     real, fake = real - centre, fake - centre
     # radii from the same centred matrix products as the cross distances below, so that ties compare alike
@@ -85,7 +99,11 @@ def prdc(reference: np.ndarray, generated: np.ndarray, k: int = K, *, device: "s
         recalled[start:stop] = (d2 < fake_radius2[None, :]).any(dim=1)
         covered[start:stop] = d2.min(dim=1).values < real_radius2[start:stop]
     return PRDCResult(
-        precision=float(inside_any.double().mean()), recall=float(recalled.double().mean()),
-        density=float(inside_count.double().sum() / (k * m)), coverage=float(covered.double().mean()),
-        k=k, n_reference=n, n_generated=m,
+        precision=float(inside_any.double().mean()),
+        recall=float(recalled.double().mean()),
+        density=float(inside_count.double().sum() / (k * m)),
+        coverage=float(covered.double().mean()),
+        k=k,
+        n_reference=n,
+        n_generated=m,
     )

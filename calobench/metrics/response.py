@@ -60,9 +60,14 @@ def energy_response(reference: HighLevelFeatures, generated: HighLevelFeatures) 
     if values is not None:
         ref_index, gen_index = match_discrete(reference.e_inc, values), match_discrete(generated.e_inc, values)
         for i, value in enumerate(values):
-            bins.append({"e_low": float(value), "e_high": float(value),
-                         "reference": _stats(ref_ratio[ref_index == i]),
-                         "generated": _stats(gen_ratio[gen_index == i])})
+            bins.append(
+                {
+                    "e_low": float(value),
+                    "e_high": float(value),
+                    "reference": _stats(ref_ratio[ref_index == i]),
+                    "generated": _stats(gen_ratio[gen_index == i]),
+                }
+            )
         return {"binning": "discrete", "bins": bins}
     low, high = float(reference.e_inc.min()), float(reference.e_inc.max())
     edges = np.logspace(np.log10(low), np.log10(high), N_LOG_BINS + 1)
@@ -70,9 +75,14 @@ def energy_response(reference: HighLevelFeatures, generated: HighLevelFeatures) 
     gen_index = np.searchsorted(edges, generated.e_inc, side="right") - 1
     gen_index[generated.e_inc == high] = N_LOG_BINS - 1
     for i in range(N_LOG_BINS):
-        bins.append({"e_low": float(edges[i]), "e_high": float(edges[i + 1]),
-                     "reference": _stats(ref_ratio[ref_index == i]),
-                     "generated": _stats(gen_ratio[gen_index == i])})
+        bins.append(
+            {
+                "e_low": float(edges[i]),
+                "e_high": float(edges[i + 1]),
+                "reference": _stats(ref_ratio[ref_index == i]),
+                "generated": _stats(gen_ratio[gen_index == i]),
+            }
+        )
     return {"binning": "log", "bins": bins}
 
 
@@ -96,7 +106,7 @@ def weighted_shift(bins: list[dict], key: str) -> dict[str, float | None]:
             rel_ref = 1.0 / math.sqrt(2.0 * (ref["n"] - 1))
             rel_gen = 1.0 / math.sqrt(2.0 * (gen["n"] - 1))
         ratio = gen[key] / ref[key]
-        variance = ratio * ratio * (rel_ref ** 2 + rel_gen ** 2)
+        variance = ratio * ratio * (rel_ref**2 + rel_gen**2)
         if variance > 0 and math.isfinite(variance):
             shifts.append(ratio - 1.0)
             weights.append(1.0 / variance)
@@ -129,7 +139,10 @@ def layer_correlation(reference: HighLevelFeatures, generated: HighLevelFeatures
     diff = np.abs(ref - gen)
     off_diagonal = diff[~np.eye(len(diff), dtype=bool)]
     finite = off_diagonal[np.isfinite(off_diagonal)]
-    return {"layers": [str(layer) for layer in reference.layer_ids],
-            "reference": _json_matrix(ref), "generated": _json_matrix(gen),
-            "max_abs_difference": float(finite.max()) if finite.size else None,
-            "mean_abs_difference": float(finite.mean()) if finite.size else None}
+    return {
+        "layers": [str(layer) for layer in reference.layer_ids],
+        "reference": _json_matrix(ref),
+        "generated": _json_matrix(gen),
+        "max_abs_difference": float(finite.max()) if finite.size else None,
+        "mean_abs_difference": float(finite.mean()) if finite.size else None,
+    }

@@ -52,7 +52,7 @@ class InMemorySource:
     def iter_chunks(self, chunk_size: int | None = None, validate: bool = True) -> Iterator[Showers]:
         size = chunk_size or self.chunk_size
         for start in range(0, self.n_showers, size):
-            chunk = self.showers[start:start + size]
+            chunk = self.showers[start : start + size]
             yield chunk.validate("showers in memory") if validate else chunk
 
     def incident_energies(self) -> np.ndarray:
@@ -97,7 +97,7 @@ def prefetched(chunks: Iterable[Showers], depth: int = 1) -> Iterator[Showers]:
                 if not put(chunk):
                     return
             put(done)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+        except BaseException as exc:
             put(exc)
 
     reader = threading.Thread(target=read, name="calobench-prefetch", daemon=True)
@@ -153,9 +153,17 @@ class SourceScan:
         return self.voxel_sum / max(self.n_showers, 1)
 
 
-def scan_source(source: ShowerSource, threshold: float, *, sample_rows: np.ndarray | None = None,
-                voxel_edges: np.ndarray | None = None, buffer_bytes: int = 0, chunk_size: int | None = None,
-                progress: bool = False, label: str = "showers") -> SourceScan:
+def scan_source(
+    source: ShowerSource,
+    threshold: float,
+    *,
+    sample_rows: np.ndarray | None = None,
+    voxel_edges: np.ndarray | None = None,
+    buffer_bytes: int = 0,
+    chunk_size: int | None = None,
+    progress: bool = False,
+    label: str = "showers",
+) -> SourceScan:
     """Stream ``source`` once; see the module docstring.
 
     Args:
@@ -177,8 +185,14 @@ def scan_source(source: ShowerSource, threshold: float, *, sample_rows: np.ndarr
     n_chunks = None
     if chunk_size is not None:
         n_chunks = math.ceil(source.n_showers / chunk_size)
-    bar = tqdm(prefetched(source.iter_chunks(chunk_size)), total=n_chunks, desc=f"reading {label}", unit="chunk",
-               disable=None if progress else True, leave=False)
+    bar = tqdm(
+        prefetched(source.iter_chunks(chunk_size)),
+        total=n_chunks,
+        desc=f"reading {label}",
+        unit="chunk",
+        disable=None if progress else True,
+        leave=False,
+    )
     for chunk in bar:
         energies = threshold_voxels(chunk.energies, threshold)
         n = len(energies)
@@ -210,20 +224,36 @@ def scan_source(source: ShowerSource, threshold: float, *, sample_rows: np.ndarr
     if sample_rows is not None:
         sample = Showers.concatenate(kept) if kept else None
     return SourceScan(
-        features=HighLevelFeatures.concatenate(features), n_showers=offset, voxel_max=voxel_max,
-        voxel_positive_min=positive_min if math.isfinite(positive_min) else math.nan, voxel_sum=voxel_sum,
-        sample=sample, sample_rows=sample_rows, voxel_counts=counts,
+        features=HighLevelFeatures.concatenate(features),
+        n_showers=offset,
+        voxel_max=voxel_max,
+        voxel_positive_min=positive_min if math.isfinite(positive_min) else math.nan,
+        voxel_sum=voxel_sum,
+        sample=sample,
+        sample_rows=sample_rows,
+        voxel_counts=counts,
         voxel_values=buffer if buffer_bytes > 0 and keep_buffer else None,
         seconds=time.perf_counter() - started,
     )
 
 
-def histogram_source(source: ShowerSource, threshold: float, edges: np.ndarray, chunk_size: int | None = None,
-                     progress: bool = False, label: str = "showers") -> np.ndarray:
+def histogram_source(
+    source: ShowerSource,
+    threshold: float,
+    edges: np.ndarray,
+    chunk_size: int | None = None,
+    progress: bool = False,
+    label: str = "showers",
+) -> np.ndarray:
     """Voxel-energy histogram of a whole source in a second pass (voxels below threshold dropped)."""
     counts = np.zeros(len(edges) - 1, dtype=np.int64)
-    bar = tqdm(prefetched(source.iter_chunks(chunk_size)), desc=f"voxel spectrum {label}", unit="chunk",
-               disable=None if progress else True, leave=False)
+    bar = tqdm(
+        prefetched(source.iter_chunks(chunk_size)),
+        desc=f"voxel spectrum {label}",
+        unit="chunk",
+        disable=None if progress else True,
+        leave=False,
+    )
     for chunk in bar:
         energies = threshold_voxels(chunk.energies, threshold)
         counts += histogram_counts(energies[energies > 0], edges)

@@ -28,13 +28,19 @@ from typing import Any
 import numpy as np
 
 from calobench.metrics.base import Metric, Scalar
-from calobench.metrics.binning import (ETOT_EINC_EDGES, LAYER_FEATURES, SPARSITY_EDGES, e_layer_edges, is_dataset_1,
-                                       linear_edges, per_energy_edges)
+from calobench.metrics.binning import (
+    ETOT_EINC_EDGES,
+    LAYER_FEATURES,
+    SPARSITY_EDGES,
+    e_layer_edges,
+    is_dataset_1,
+    linear_edges,
+    per_energy_edges,
+)
 from calobench.metrics.context import EvaluationContext, finite_or_none
 from calobench.metrics.features import HighLevelFeatures
 from calobench.metrics.response import discrete_energies, match_discrete
-from calobench.metrics.separation import (histogram_counts, null_separation_power,
-                                          separation_power_from_counts)
+from calobench.metrics.separation import histogram_counts, null_separation_power, separation_power_from_counts
 
 #: Columns of the published tables: sepEtot, sepElay (mean over layers), sepCell.
 SUMMARY_KEYS = ("etot_einc", "e_layer_mean", "voxel")
@@ -65,8 +71,9 @@ def separation_powers(context: EvaluationContext) -> tuple[dict[str, Any], dict[
     gen: HighLevelFeatures = context.generated_features
     powers: dict[str, Any] = {}
     nulls: dict[str, Any] = {}
-    powers["etot_einc"], nulls["etot_einc"] = _pair(histogram_counts(ref.etot_over_einc, ETOT_EINC_EDGES),
-                                                    histogram_counts(gen.etot_over_einc, ETOT_EINC_EDGES))
+    powers["etot_einc"], nulls["etot_einc"] = _pair(
+        histogram_counts(ref.etot_over_einc, ETOT_EINC_EDGES), histogram_counts(gen.etot_over_einc, ETOT_EINC_EDGES)
+    )
     spectrum = context.voxel_spectrum()
     if spectrum is not None:
         powers["voxel"], _ = _pair(spectrum.reference_counts, spectrum.generated_counts)
@@ -82,15 +89,17 @@ def separation_powers(context: EvaluationContext) -> tuple[dict[str, Any], dict[
             if edges is None:
                 powers[feature][key], nulls[feature][key] = None, {"mean": None, "std": None}
                 continue
-            powers[feature][key], nulls[feature][key] = _pair(histogram_counts(ref_values[:, column], edges),
-                                                              histogram_counts(gen_values[:, column], edges))
+            powers[feature][key], nulls[feature][key] = _pair(
+                histogram_counts(ref_values[:, column], edges), histogram_counts(gen_values[:, column], edges)
+            )
     if is_dataset_1(context.geometry):
         powers["etot_einc_per_energy"], nulls["etot_einc_per_energy"] = _per_energy(context, ref, gen)
     return powers, nulls
 
 
-def _per_energy(context: EvaluationContext, ref: HighLevelFeatures,
-                gen: HighLevelFeatures) -> tuple[dict[str, float | None], dict[str, Any]]:
+def _per_energy(
+    context: EvaluationContext, ref: HighLevelFeatures, gen: HighLevelFeatures
+) -> tuple[dict[str, float | None], dict[str, Any]]:
     values = discrete_energies(ref.e_inc)
     powers: dict[str, float | None] = {}
     nulls: dict[str, Any] = {}
@@ -101,8 +110,9 @@ def _per_energy(context: EvaluationContext, ref: HighLevelFeatures,
     for i, energy in enumerate(values):
         edges = per_energy_edges(context.geometry, float(energy))
         key = energy_key(energy)
-        powers[key], nulls[key] = _pair(histogram_counts(ref_ratio[ref_index == i], edges),
-                                        histogram_counts(gen_ratio[gen_index == i], edges))
+        powers[key], nulls[key] = _pair(
+            histogram_counts(ref_ratio[ref_index == i], edges), histogram_counts(gen_ratio[gen_index == i], edges)
+        )
     return powers, nulls
 
 
@@ -129,22 +139,37 @@ class SeparationPowerMetric(Metric):
     name = "separation_power"
     version = 1
     lower_is_better = True
-    description = ("CaloChallenge separation powers (triangular discrimination) of E_tot/E_inc, the voxel spectrum "
-                   "and every per-layer feature, with the published binnings")
+    description = (
+        "CaloChallenge separation powers (triangular discrimination) of E_tot/E_inc, the voxel spectrum "
+        "and every per-layer feature, with the published binnings"
+    )
     report_keys = ("separation_power", "separation_power_summary", "separation_power_null")
     needs_voxel_spectrum = True
 
     def compute(self, context: EvaluationContext) -> dict[str, Any]:
         powers, nulls = separation_powers(context)
-        return {"separation_power": powers, "separation_power_summary": summarize(powers),
-                "separation_power_null": nulls}
+        return {
+            "separation_power": powers,
+            "separation_power_summary": summarize(powers),
+            "separation_power_null": nulls,
+        }
 
     def scalars(self, fragment: dict[str, Any]) -> dict[str, Scalar]:
         powers, nulls = fragment["separation_power"], fragment["separation_power_null"]
-        out = {"sep E_tot/E_inc": Scalar(powers["etot_einc"], nulls["etot_einc"]["std"]),
-               "sep voxel": Scalar(powers["voxel"], nulls["voxel"]["std"])}
-        labels = {"e_layer": "E_layer", "ec_eta": "EC_eta", "ec_phi": "EC_phi", "width_eta": "width_eta",
-                  "width_phi": "width_phi", "ec_r": "EC_r", "width_r": "width_r", "sparsity": "sparsity"}
+        out = {
+            "sep E_tot/E_inc": Scalar(powers["etot_einc"], nulls["etot_einc"]["std"]),
+            "sep voxel": Scalar(powers["voxel"], nulls["voxel"]["std"]),
+        }
+        labels = {
+            "e_layer": "E_layer",
+            "ec_eta": "EC_eta",
+            "ec_phi": "EC_phi",
+            "width_eta": "width_eta",
+            "width_phi": "width_phi",
+            "ec_r": "EC_r",
+            "width_r": "width_r",
+            "sparsity": "sparsity",
+        }
         for feature, label in labels.items():
             if powers[feature]:
                 out[f"sep {label} (mean)"] = Scalar(_mean(powers[feature]), _mean_std(nulls[feature]))

@@ -31,16 +31,21 @@ def feature_w1(reference: HighLevelFeatures, generated: HighLevelFeatures) -> di
     """``{"etot_einc": float, "e_tot": float, feature: {layer id: float}}`` for every per-layer feature,
     and the same divided by the reference standard deviation under ``"normalized"`` (comparable across
     features; NaN where the reference does not vary)."""
-    raw: dict = {"etot_einc": w1(reference.etot_over_einc, generated.etot_over_einc),
-                 "e_tot": w1(reference.e_tot, generated.e_tot)}
-    normalized: dict = {"etot_einc": _normalize(raw["etot_einc"], reference.etot_over_einc),
-                        "e_tot": _normalize(raw["e_tot"], reference.e_tot)}
+    raw: dict = {
+        "etot_einc": w1(reference.etot_over_einc, generated.etot_over_einc),
+        "e_tot": w1(reference.e_tot, generated.e_tot),
+    }
+    normalized: dict = {
+        "etot_einc": _normalize(raw["etot_einc"], reference.etot_over_einc),
+        "e_tot": _normalize(raw["e_tot"], reference.e_tot),
+    }
     for feature in LAYER_FEATURES:
         ref, gen = getattr(reference, feature), getattr(generated, feature)
         layer_ids = reference.layer_columns(feature)
         raw[feature] = {str(layer): w1(ref[:, c], gen[:, c]) for c, layer in enumerate(layer_ids)}
-        normalized[feature] = {str(layer): _normalize(raw[feature][str(layer)], ref[:, c])
-                               for c, layer in enumerate(layer_ids)}
+        normalized[feature] = {
+            str(layer): _normalize(raw[feature][str(layer)], ref[:, c]) for c, layer in enumerate(layer_ids)
+        }
     raw["normalized"] = normalized
     return raw
 

@@ -98,8 +98,16 @@ def _display_radius(edges: np.ndarray, radial_energy: np.ndarray, containment: f
     return float(edges[min(max(index, 3), len(edges) - 1)])
 
 
-def draw_layer(figure: Figure, position: tuple[int, int, int], geometry: Geometry, layer_index: int,
-               values: np.ndarray, norm: LogNorm, title: str, full_extent: bool = False):
+def draw_layer(
+    figure: Figure,
+    position: tuple[int, int, int],
+    geometry: Geometry,
+    layer_index: int,
+    values: np.ndarray,
+    norm: LogNorm,
+    title: str,
+    full_extent: bool = False,
+):
     """Draw one layer's voxel values (flat, the layer's block) in its geometry; returns the artist."""
     layer = geometry.layers[layer_index]
     image = np.ma.masked_less_equal(values.reshape(layer.shape), 0.0)
@@ -109,8 +117,9 @@ def draw_layer(figure: Figure, position: tuple[int, int, int], geometry: Geometr
         # subdivide every angular bin so that rings are drawn round (and a single bin is drawable)
         split = max(1, 96 // layer.n_alpha)
         theta = np.linspace(-np.pi, np.pi, layer.n_alpha * split + 1)
-        artist = axes.pcolormesh(theta, edges, np.repeat(image, split, axis=0).T, norm=norm, cmap="viridis",
-                                 shading="flat")
+        artist = axes.pcolormesh(
+            theta, edges, np.repeat(image, split, axis=0).T, norm=norm, cmap="viridis", shading="flat"
+        )
         r_max = float(edges[-1]) if full_extent else _display_radius(edges, values.reshape(layer.shape).sum(axis=0))
         axes.set_ylim(0, r_max)
         axes.set_xticks([])
@@ -156,8 +165,9 @@ def plot_average_shower(showers: Showers, label: str) -> Figure:
     artist = None
     for index, layer in enumerate(geometry.layers):
         block = mean[geometry.layer_slices[index]]
-        artist = draw_layer(figure, (rows, columns, index + 1), geometry, index, block, norm,
-                            f"layer {layer.id}: {block.sum():.3g} MeV")
+        artist = draw_layer(
+            figure, (rows, columns, index + 1), geometry, index, block, norm, f"layer {layer.id}: {block.sum():.3g} MeV"
+        )
     figure.suptitle(f"average shower, {label} ({len(showers)} showers, {geometry.name})", fontsize=10)
     figure.subplots_adjust(left=0.04, right=0.88, top=0.9, bottom=0.05, wspace=0.35, hspace=0.45)
     colorbar_axes = figure.add_axes([0.91, 0.15, 0.015, 0.7])
@@ -184,10 +194,12 @@ def plot_single_showers(showers: Showers, label: str, n_showers: int = 4, seed: 
         voxels = showers.energies[shower].astype(np.float64)
         for column, index in enumerate(layers):
             block = voxels[geometry.layer_slices[index]]
-            title = (f"E_inc {_energy_label(showers.incident_energies[shower])}\n" if column == 0 else "") + \
-                f"layer {geometry.layers[index].id}: {block.sum():.3g} MeV"
-            artist = draw_layer(figure, (len(picks), len(layers), row * len(layers) + column + 1), geometry, index,
-                                block, norm, title)
+            title = (
+                f"E_inc {_energy_label(showers.incident_energies[shower])}\n" if column == 0 else ""
+            ) + f"layer {geometry.layers[index].id}: {block.sum():.3g} MeV"
+            artist = draw_layer(
+                figure, (len(picks), len(layers), row * len(layers) + column + 1), geometry, index, block, norm, title
+            )
     figure.suptitle(f"single showers, {label}", fontsize=10)
     figure.subplots_adjust(left=0.07, right=0.88, top=0.9, bottom=0.04, wspace=0.45, hspace=0.6)
     colorbar_axes = figure.add_axes([0.91, 0.15, 0.015, 0.7])
@@ -254,8 +266,9 @@ def plot_voxel_spectrum(showers: Showers, label: str) -> Figure:
 
 
 # ---------------------------------------------------------------------- entry point
-def write_overview_plots(source: "Showers | str | Path | Sequence", out_dir: str | Path,
-                         max_showers: int | None = MAX_SHOWERS) -> list[Path]:
+def write_overview_plots(
+    source: "Showers | str | Path | Sequence", out_dir: str | Path, max_showers: int | None = MAX_SHOWERS
+) -> list[Path]:
     """Write the overview PNGs of a shower sample to ``out_dir``; returns their paths.
 
     ``source`` is a :class:`~calobench.showers.Showers` or anything

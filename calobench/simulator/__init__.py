@@ -19,7 +19,19 @@ from calobench.simulator.perturbations import PERTURBATIONS, Perturbation, parse
 from calobench.simulator.spectra import incident_spectrum
 
 __all__ = [
-    "BLOCK_SIZE", "LEAD", "PERTURBATIONS", "Detector", "Medium", "Perturbation", "Slab", "homogeneous_detector",
-    "incident_spectrum", "iter_simulate", "load_detector", "parse_perturbations", "resolve_detector", "simulate",
+    "BLOCK_SIZE",
+    "LEAD",
+    "PERTURBATIONS",
+    "Detector",
+    "Medium",
+    "Perturbation",
+    "Slab",
+    "homogeneous_detector",
+    "incident_spectrum",
+    "iter_simulate",
+    "load_detector",
+    "parse_perturbations",
+    "resolve_detector",
+    "simulate",
     "synthetic_names",
 ]

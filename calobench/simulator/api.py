@@ -61,9 +61,14 @@ def _chunk_blocks(detector: Detector, chunk_size: int | None) -> int:
     return max(1, int(chunk_size) // BLOCK_SIZE)
 
 
-def iter_simulate(detector: "str | Detector", incident_energies: np.ndarray, seed: int,
-                  perturbation: Mapping[str, float] | None = None, chunk_size: int | None = None,
-                  method: str = "fast") -> Iterator[Chunk]:
+def iter_simulate(
+    detector: "str | Detector",
+    incident_energies: np.ndarray,
+    seed: int,
+    perturbation: Mapping[str, float] | None = None,
+    chunk_size: int | None = None,
+    method: str = "fast",
+) -> Iterator[Chunk]:
     """Simulate showers chunk by chunk (memory bounded by one chunk of about ``chunk_size`` showers,
     rounded to whole blocks; by default about 64 MB of voxels).
 
@@ -84,7 +89,7 @@ def iter_simulate(detector: "str | Detector", incident_energies: np.ndarray, see
         blocks = range(first, min(first + per_chunk, n_blocks))
         for b in blocks:
             rng = block_rng(int(seed), b)
-            energies = incident[b * BLOCK_SIZE:(b + 1) * BLOCK_SIZE]
+            energies = incident[b * BLOCK_SIZE : (b + 1) * BLOCK_SIZE]
             block = sample_block(detector, energies, rng, knobs)
             deposits, overflow = deposit(detector, block, rng)
             deposits = deposits.astype(np.float32)
@@ -95,8 +100,13 @@ def iter_simulate(detector: "str | Detector", incident_energies: np.ndarray, see
         yield Chunk(Showers(incident[lo:hi], np.concatenate(voxels), detector.geometry), np.concatenate(overflows))
 
 
-def simulate(detector: "str | Detector", incident_energies: np.ndarray, seed: int,
-             perturbation: Mapping[str, float] | None = None, method: str = "fast") -> Showers:
+def simulate(
+    detector: "str | Detector",
+    incident_energies: np.ndarray,
+    seed: int,
+    perturbation: Mapping[str, float] | None = None,
+    method: str = "fast",
+) -> Showers:
     """Simulate one shower per incident energy (MeV) in a synthetic detector.
 
     Args:

@@ -40,11 +40,11 @@ def canonical_name(name: str) -> str:
             return candidate
     from calobench.registry import suggestion_text
 
-    short = [n[len(PREFIX):] for n in names]
+    short = [n[len(PREFIX) :] for n in names]
     raise ConfigError(f"unknown synthetic detector {name!r}{suggestion_text(name, [*names, *short])}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def card(name: str) -> dict[str, Any]:
     """The parsed card of a synthetic data set."""
     path = cards_directory() / f"{canonical_name(name)}.toml"
@@ -54,14 +54,19 @@ def card(name: str) -> dict[str, Any]:
         raise ConfigError(f"synthetic data-set card {path} cannot be read: {exc}") from exc
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_detector(name: str) -> Detector:
     """The detector of a synthetic data set, from the ``[simulator]`` table of its card."""
     data = card(name)
     if "simulator" not in data:
         raise ConfigError(f"card of {name!r} has no [simulator] table")
-    return Detector.from_config(canonical_name(name), data["geometry"], data["particle"], data["simulator"],
-                                format=data.get("format", "calochallenge"))
+    return Detector.from_config(
+        canonical_name(name),
+        data["geometry"],
+        data["particle"],
+        data["simulator"],
+        format=data.get("format", "calochallenge"),
+    )
 
 
 def resolve_detector(detector: "str | Detector") -> Detector:

@@ -24,17 +24,32 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG.format(knobs=describe_perturbations())
-    parser.add_argument("name", help="synthetic data set / detector: " + ", ".join(synthetic_names())
-                        + " (the 'synthetic-' prefix may be left out)")
-    parser.add_argument("--showers", "-n", type=int, help="number of showers (default: all energies of "
-                        "--energies-from, else required)")
+    parser.add_argument(
+        "name",
+        help="synthetic data set / detector: "
+        + ", ".join(synthetic_names())
+        + " (the 'synthetic-' prefix may be left out)",
+    )
+    parser.add_argument(
+        "--showers", "-n", type=int, help="number of showers (default: all energies of --energies-from, else required)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--perturb", action="append", default=[], metavar="KEY=FACTOR",
-                        help="mis-model the simulator; repeatable (see below)")
-    parser.add_argument("--energies-from", type=Path, metavar="FILE",
-                        help="take the incident energies from this shower file instead of the data set's spectrum")
-    parser.add_argument("--format", choices=("calochallenge", "calogan"),
-                        help="output format (default: the data set's)")
+    parser.add_argument(
+        "--perturb",
+        action="append",
+        default=[],
+        metavar="KEY=FACTOR",
+        help="mis-model the simulator; repeatable (see below)",
+    )
+    parser.add_argument(
+        "--energies-from",
+        type=Path,
+        metavar="FILE",
+        help="take the incident energies from this shower file instead of the data set's spectrum",
+    )
+    parser.add_argument(
+        "--format", choices=("calochallenge", "calogan"), help="output format (default: the data set's)"
+    )
     parser.add_argument("--out", "-o", type=Path, required=True, help="output HDF5 file")
 
 
@@ -58,9 +73,10 @@ def _run(args: argparse.Namespace) -> int:
             incident = handle.incident_energies()
         if args.showers is not None:
             if args.showers > len(incident):
-                raise ConfigError(f"--showers {args.showers} is more than the {len(incident)} showers of "
-                                  f"{args.energies_from}")
-            incident = incident[:args.showers]
+                raise ConfigError(
+                    f"--showers {args.showers} is more than the {len(incident)} showers of {args.energies_from}"
+                )
+            incident = incident[: args.showers]
     elif args.showers is None:
         raise ConfigError("give --showers N (or --energies-from FILE to reuse a file's incident energies)")
     else:
@@ -69,8 +85,10 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"the CaloGAN format holds only the CaloGAN geometry, not {detector.geometry.name}")
     write_simulation(args.out, detector, np.asarray(incident), args.seed, perturbation, format=args.format)
     knobs = ", ".join(f"{k}={v:g}" for k, v in perturbation.items()) or "none"
-    print(f"wrote {len(incident)} {detector.particle} showers of {name} to {args.out} "
-          f"(seed {args.seed}, perturbation: {knobs})")
+    print(
+        f"wrote {len(incident)} {detector.particle} showers of {name} to {args.out} "
+        f"(seed {args.seed}, perturbation: {knobs})"
+    )
     return 0
 
 
@@ -80,6 +98,6 @@ COMMAND = Command(
     add_arguments=_arguments,
     run=_run,
     description="Simulate showers of a synthetic data set with calobench's parametrized simulator and write "
-                "them in the data set's format. --perturb moves the simulator's knobs to make a deliberately "
-                "mis-modelled sample (for measuring the sensitivity of metrics).",
+    "them in the data set's format. --perturb moves the simulator's knobs to make a deliberately "
+    "mis-modelled sample (for measuring the sensitivity of metrics).",
 )

@@ -18,7 +18,6 @@ import numpy as np
 from calobench.simulator import gflash, hadronic
 from calobench.simulator.detector import EM_PARTICLES, Detector
 
-
 #: Mean free path of a high-energy photon for pair conversion, in X0.
 CONVERSION_LENGTH_X0 = 9.0 / 7.0
 
@@ -85,17 +84,30 @@ class Component:
         if isinstance(index, (int, np.integer)):
             index = slice(int(index), int(index) + 1)
         values = {}
-        for name in ("energy", "start", "alpha", "beta", "spots", "t_max", "ln_e_gev", "dipole_amplitude",
-                     "dipole_phase", "shift_x", "shift_y"):
+        for name in (
+            "energy",
+            "start",
+            "alpha",
+            "beta",
+            "spots",
+            "t_max",
+            "ln_e_gev",
+            "dipole_amplitude",
+            "dipole_phase",
+            "shift_x",
+            "shift_y",
+        ):
             values[name] = getattr(self, name)[index]
         same = self.same_spot_profile
         values["alpha_spot"] = values["alpha"] if same else self.alpha_spot[index]
         values["beta_spot"] = values["beta"] if same else self.beta_spot[index]
-        return Component(kind=self.kind, coordinate=self.coordinate, thinned=self.thinned, z=self.z,
-                         knobs=self.knobs, **values)
+        return Component(
+            kind=self.kind, coordinate=self.coordinate, thinned=self.thinned, z=self.z, knobs=self.knobs, **values
+        )
 
-    def radial(self, rel_depth: np.ndarray, moliere_mm: np.ndarray, lambda_mm: np.ndarray
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def radial(
+        self, rel_depth: np.ndarray, moliere_mm: np.ndarray, lambda_mm: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(Rc, Rt, p) in mm at depths ``rel_depth`` (B, ...) after the start; the scales
         ``moliere_mm``/``lambda_mm`` broadcast against the trailing axes."""
         ndim = rel_depth.ndim
@@ -129,28 +141,48 @@ class Block:
     extra: dict = field(default_factory=dict)
 
 
-def em_component(detector: Detector, energy: np.ndarray, start_x0: np.ndarray, rng: np.random.Generator,
-                 knobs: Mapping[str, float]) -> Component:
+def em_component(
+    detector: Detector, energy: np.ndarray, start_x0: np.ndarray, rng: np.random.Generator, knobs: Mapping[str, float]
+) -> Component:
     """A GFlash electromagnetic component of energy ``energy`` (MeV) starting at ``start_x0``."""
     medium = detector.medium
-    t_max, alpha = gflash.sample_longitudinal(energy, medium.critical_energy_mev, medium.z, rng,
-                                              depth_scale=knobs["depth_scale"],
-                                              fluctuation_scale=knobs["depth_fluctuation_scale"])
+    t_max, alpha = gflash.sample_longitudinal(
+        energy,
+        medium.critical_energy_mev,
+        medium.z,
+        rng,
+        depth_scale=knobs["depth_scale"],
+        fluctuation_scale=knobs["depth_fluctuation_scale"],
+    )
     beta = (alpha - 1.0) / t_max
     alpha_spot, beta_spot = gflash.spot_profile(t_max, alpha, medium.z)
     response = knobs["sampling_fraction_scale"] * knobs["energy_scale"]
     zeros = np.zeros_like(energy)
     return Component(
-        kind="em", coordinate="x0", energy=energy * response, start=start_x0, alpha=alpha, beta=beta,
-        alpha_spot=alpha_spot, beta_spot=beta_spot,
-        spots=gflash.spot_count(energy, medium.z) * knobs["spot_scale"], thinned=True,
-        t_max=t_max, ln_e_gev=np.log(np.maximum(energy, 10.0) / 1000.0), z=medium.z, knobs=knobs,
-        dipole_amplitude=zeros, dipole_phase=zeros, shift_x=zeros, shift_y=zeros,
+        kind="em",
+        coordinate="x0",
+        energy=energy * response,
+        start=start_x0,
+        alpha=alpha,
+        beta=beta,
+        alpha_spot=alpha_spot,
+        beta_spot=beta_spot,
+        spots=gflash.spot_count(energy, medium.z) * knobs["spot_scale"],
+        thinned=True,
+        t_max=t_max,
+        ln_e_gev=np.log(np.maximum(energy, 10.0) / 1000.0),
+        z=medium.z,
+        knobs=knobs,
+        dipole_amplitude=zeros,
+        dipole_phase=zeros,
+        shift_x=zeros,
+        shift_y=zeros,
     )
 
 
-def _mip_track(detector: Detector, energy: np.ndarray, rng: np.random.Generator, knobs: Mapping[str, float]
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _mip_track(
+    detector: Detector, energy: np.ndarray, rng: np.random.Generator, knobs: Mapping[str, float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """First interaction depth, MIP deposits per layer, shower energy left and whether it interacts."""
     l_edges = detector.slab_l_edges
     n = len(energy)
@@ -178,8 +210,9 @@ def _mip_track(detector: Detector, energy: np.ndarray, rng: np.random.Generator,
     return first, mip * knobs["sampling_fraction_scale"] * knobs["energy_scale"], shower_energy, interacts
 
 
-def sample_block(detector: Detector, incident: np.ndarray, rng: np.random.Generator,
-                 knobs: Mapping[str, float]) -> Block:
+def sample_block(
+    detector: Detector, incident: np.ndarray, rng: np.random.Generator, knobs: Mapping[str, float]
+) -> Block:
     """Draw the per-shower parameters of a block of showers with incident energies ``incident`` (MeV)."""
     incident = np.asarray(incident, dtype=np.float64)
     n = len(incident)
@@ -192,9 +225,11 @@ def sample_block(detector: Detector, incident: np.ndarray, rng: np.random.Genera
         return Block(incident, [component], np.zeros((n, n_layers)), np.zeros(n), np.zeros((n, 2)))
 
     first, mip, shower_energy, interacts = _mip_track(detector, incident, rng, knobs)
-    f_em = hadronic.beta_with_mean(hadronic.em_fraction_mean(np.maximum(shower_energy, 1.0),
-                                                             knobs["em_fraction_scale"]),
-                                   hadronic.F_EM_CONCENTRATION, rng)
+    f_em = hadronic.beta_with_mean(
+        hadronic.em_fraction_mean(np.maximum(shower_energy, 1.0), knobs["em_fraction_scale"]),
+        hadronic.F_EM_CONCENTRATION,
+        rng,
+    )
     invisible_mean = np.clip((1.0 - 1.0 / detector.e_over_h) * knobs["invisible_fraction_scale"], 1e-3, 0.95)
     f_inv = hadronic.beta_with_mean(np.full(n, invisible_mean), hadronic.F_INV_CONCENTRATION, rng)
     em_energy = f_em * shower_energy
@@ -209,14 +244,32 @@ def sample_block(detector: Detector, incident: np.ndarray, rng: np.random.Genera
     phase = rng.uniform(-np.pi, np.pi, n)
     shift = rng.normal(0.0, shift_rms, (n, 2))
     had = Component(
-        kind="hadronic", coordinate="lambda", energy=had_visible * response, start=first, alpha=alpha, beta=beta,
-        alpha_spot=alpha, beta_spot=beta,
-        spots=detector.hadronic_hits_per_gev * had_visible / 1000.0 * knobs["spot_scale"], thinned=False,
-        t_max=t_max, ln_e_gev=np.log(np.maximum(shower_energy, 1.0) / 1000.0), z=detector.medium.z, knobs=knobs,
-        dipole_amplitude=np.zeros(n) if cartesian else amplitude, dipole_phase=phase,
-        shift_x=shift[:, 0] if cartesian else np.zeros(n), shift_y=shift[:, 1] if cartesian else np.zeros(n),
+        kind="hadronic",
+        coordinate="lambda",
+        energy=had_visible * response,
+        start=first,
+        alpha=alpha,
+        beta=beta,
+        alpha_spot=alpha,
+        beta_spot=beta,
+        spots=detector.hadronic_hits_per_gev * had_visible / 1000.0 * knobs["spot_scale"],
+        thinned=False,
+        t_max=t_max,
+        ln_e_gev=np.log(np.maximum(shower_energy, 1.0) / 1000.0),
+        z=detector.medium.z,
+        knobs=knobs,
+        dipole_amplitude=np.zeros(n) if cartesian else amplitude,
+        dipole_phase=phase,
+        shift_x=shift[:, 0] if cartesian else np.zeros(n),
+        shift_y=shift[:, 1] if cartesian else np.zeros(n),
     )
     mip_angle = rng.uniform(-np.pi, np.pi, n)
     mip_xy = rng.normal(0.0, 1.0, (n, 2))
-    return Block(incident, [em, had], mip, mip_angle, mip_xy,
-                 extra={"first_interaction": first, "f_em": f_em, "f_inv": f_inv, "interacts": interacts})
+    return Block(
+        incident,
+        [em, had],
+        mip,
+        mip_angle,
+        mip_xy,
+        extra={"first_interaction": first, "f_em": f_em, "f_inv": f_inv, "interacts": interacts},
+    )

@@ -189,7 +189,9 @@ class Detector:
         if self.particle not in PARTICLES:
             raise ConfigError(f"{where}: particle must be one of {PARTICLES}, got {self.particle!r}")
         if self.shower_medium not in self.media:
-            raise ConfigError(f"{where}: shower_medium {self.shower_medium!r} is not among its media {list(self.media)}")
+            raise ConfigError(
+                f"{where}: shower_medium {self.shower_medium!r} is not among its media {list(self.media)}"
+            )
         if not (self.spot_energy_shape > 0 and self.max_step_x0 > 0 and self.threshold_mev >= 0):
             raise ConfigError(f"{where}: spot_energy_shape and max_step_x0 must be > 0 and the threshold >= 0")
         if not (self.e_over_h >= 1 and self.hadronic_hits_per_gev > 0):
@@ -205,8 +207,10 @@ class Detector:
                 raise ConfigError(f"{where}: slab {slab.name!r} must have a positive thickness")
             if slab.layer is not None:
                 if slab.layer not in ids:
-                    raise ConfigError(f"{where}: slab {slab.name!r} is layer {slab.layer}, which geometry "
-                                      f"{self.geometry.name} does not have (layers {sorted(ids)})")
+                    raise ConfigError(
+                        f"{where}: slab {slab.name!r} is layer {slab.layer}, which geometry "
+                        f"{self.geometry.name} does not have (layers {sorted(ids)})"
+                    )
                 if slab.layer in seen:
                     raise ConfigError(f"{where}: layer {slab.layer} is given by more than one slab")
                 seen.add(slab.layer)
@@ -214,36 +218,62 @@ class Detector:
         if missing:
             raise ConfigError(f"{where}: no slab for readout layer(s) {sorted(missing)}")
         if self.statistics == "multinomial" and self.particle not in EM_PARTICLES:
-            raise ConfigError(f"{where}: homogeneous detectors (every instrumented medium sees all its spots) "
-                              "are implemented for electromagnetic showers only")
+            raise ConfigError(
+                f"{where}: homogeneous detectors (every instrumented medium sees all its spots) "
+                "are implemented for electromagnetic showers only"
+            )
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_config(cls, name: str, geometry: Geometry | str, particle: str, config: Mapping[str, Any],
-                    format: str = "calochallenge") -> "Detector":
+    def from_config(
+        cls,
+        name: str,
+        geometry: Geometry | str,
+        particle: str,
+        config: Mapping[str, Any],
+        format: str = "calochallenge",
+    ) -> "Detector":
         """Build from the ``[simulator]`` table of a card (see the module docstring)."""
         geometry = builtin_geometry(geometry) if isinstance(geometry, str) else geometry
         where = f"detector {name!r}"
         try:
-            media = {key: Medium(name=key, **{k: float(v) for k, v in value.items()})
-                     for key, value in config["media"].items()}
+            media = {
+                key: Medium(name=key, **{k: float(v) for k, v in value.items()})
+                for key, value in config["media"].items()
+            }
             slabs = []
             for entry in config["slabs"]:
                 entry = dict(entry)
                 if entry.get("medium") not in media:
-                    raise ConfigError(f"{where}: slab {entry.get('name')!r} uses unknown medium "
-                                      f"{entry.get('medium')!r}; media: {', '.join(media)}")
+                    raise ConfigError(
+                        f"{where}: slab {entry.get('name')!r} uses unknown medium "
+                        f"{entry.get('medium')!r}; media: {', '.join(media)}"
+                    )
                 medium = media[entry["medium"]]
                 if ("thickness_x0" in entry) == ("thickness_lambda" in entry):
-                    raise ConfigError(f"{where}: slab {entry.get('name')!r} needs exactly one of "
-                                      "thickness_x0 and thickness_lambda")
-                thickness = (float(entry["thickness_x0"]) if "thickness_x0" in entry
-                             else float(entry["thickness_lambda"]) * medium.lambda_in_x0)
+                    raise ConfigError(
+                        f"{where}: slab {entry.get('name')!r} needs exactly one of thickness_x0 and thickness_lambda"
+                    )
+                thickness = (
+                    float(entry["thickness_x0"])
+                    if "thickness_x0" in entry
+                    else float(entry["thickness_lambda"]) * medium.lambda_in_x0
+                )
                 layer = entry.get("layer")
-                slabs.append(Slab(str(entry.get("name", f"slab {len(slabs)}")), entry["medium"], thickness,
-                                  None if layer is None else int(layer)))
+                slabs.append(
+                    Slab(
+                        str(entry.get("name", f"slab {len(slabs)}")),
+                        entry["medium"],
+                        thickness,
+                        None if layer is None else int(layer),
+                    )
+                )
             return cls(
-                name=name, geometry=geometry, particle=particle, media=media, slabs=tuple(slabs),
+                name=name,
+                geometry=geometry,
+                particle=particle,
+                media=media,
+                slabs=tuple(slabs),
                 shower_medium=str(config["shower_medium"]),
                 threshold_mev=float(config.get("readout_threshold_mev", geometry.threshold or 0.0)),
                 spot_energy_shape=float(config.get("spot_energy_shape", math.inf)),
@@ -275,7 +305,7 @@ class Detector:
 
     @cached_property
     def statistics(self) -> str:
-        """"multinomial" when every instrumented medium sees all its spots (homogeneous media: a
+        """ "multinomial" when every instrumented medium sees all its spots (homogeneous media: a
         fixed number of spots), else "poisson" (spots thinned by the spot fraction)."""
         seen = {self.media[s.medium].spot_fraction for s in self.slabs if s.layer is not None}
         return "multinomial" if seen == {1.0} else "poisson"
@@ -328,8 +358,10 @@ class Detector:
         start = np.searchsorted(layer_index, np.arange(self.geometry.n_layers + 1))
         return Steps(
             layer_index=layer_index,
-            x_lo=np.array([r[1] for r in rows]), x_hi=np.array([r[2] for r in rows]),
-            l_lo=np.array([r[3] for r in rows]), l_hi=np.array([r[4] for r in rows]),
+            x_lo=np.array([r[1] for r in rows]),
+            x_hi=np.array([r[2] for r in rows]),
+            l_lo=np.array([r[3] for r in rows]),
+            l_hi=np.array([r[4] for r in rows]),
             moliere_mm=np.array([r[5].moliere_radius_mm for r in rows]),
             lambda_mm=np.array([r[5].lambda_int_mm for r in rows]),
             spot_fraction=np.array([r[5].spot_fraction for r in rows]),
@@ -348,40 +380,75 @@ class Detector:
             template = self.geometry.layers[indices[0]]
             step_ranges = [np.arange(steps.layer_start[i], steps.layer_start[i + 1]) for i in indices]
             counts = np.array([len(r) for r in step_ranges])
-            voxels = np.stack([np.arange(self.geometry.layer_slices[i].start, self.geometry.layer_slices[i].stop)
-                               .reshape(template.shape) for i in indices])
-            groups.append(LayerGroup(
-                layers=np.array(indices), steps=np.concatenate(step_ranges),
-                step_layer_start=np.concatenate([[0], np.cumsum(counts)[:-1]]),
-                template=template, voxels=voxels,
-            ))
+            voxels = np.stack(
+                [
+                    np.arange(self.geometry.layer_slices[i].start, self.geometry.layer_slices[i].stop).reshape(
+                        template.shape
+                    )
+                    for i in indices
+                ]
+            )
+            groups.append(
+                LayerGroup(
+                    layers=np.array(indices),
+                    steps=np.concatenate(step_ranges),
+                    step_layer_start=np.concatenate([[0], np.cumsum(counts)[:-1]]),
+                    template=template,
+                    voxels=voxels,
+                )
+            )
         return tuple(groups)
 
     def summary(self) -> str:
         """A human-readable description of the slab stack."""
-        lines = [f"detector {self.name}: {self.particle} in geometry {self.geometry.name}; shower medium "
-                 f"{self.shower_medium} (Z={self.medium.z:g}, X0={self.medium.x0_mm:g} mm, "
-                 f"R_M={self.medium.moliere_radius_mm:g} mm, Ec={self.medium.critical_energy_mev:.2f} MeV)"]
+        lines = [
+            f"detector {self.name}: {self.particle} in geometry {self.geometry.name}; shower medium "
+            f"{self.shower_medium} (Z={self.medium.z:g}, X0={self.medium.x0_mm:g} mm, "
+            f"R_M={self.medium.moliere_radius_mm:g} mm, Ec={self.medium.critical_energy_mev:.2f} MeV)"
+        ]
         for k, slab in enumerate(self.slabs):
             what = "passive" if slab.layer is None else f"layer {slab.layer}"
-            lines.append(f"  {slab.name:<24} {what:<9} {slab.medium:<10} X0 {self.slab_x_edges[k]:7.2f}-"
-                         f"{self.slab_x_edges[k + 1]:7.2f}  lambda {self.slab_l_edges[k]:5.2f}-{self.slab_l_edges[k + 1]:5.2f}")
+            lines.append(
+                f"  {slab.name:<24} {what:<9} {slab.medium:<10} X0 {self.slab_x_edges[k]:7.2f}-"
+                f"{self.slab_x_edges[k + 1]:7.2f}  lambda {self.slab_l_edges[k]:5.2f}-{self.slab_l_edges[k + 1]:5.2f}"
+            )
         return "\n".join(lines)
 
 
-def homogeneous_detector(medium: Medium, layer_x0: float, n_layers: int, r_edges_rm: "list[float] | np.ndarray",
-                         n_alpha: int = 1, particle: str = "photon", name: str = "homogeneous",
-                         max_step_x0: float = 1.0) -> Detector:
+def homogeneous_detector(
+    medium: Medium,
+    layer_x0: float,
+    n_layers: int,
+    r_edges_rm: "list[float] | np.ndarray",
+    n_alpha: int = 1,
+    particle: str = "photon",
+    name: str = "homogeneous",
+    max_step_x0: float = 1.0,
+) -> Detector:
     """A homogeneous test calorimeter: ``n_layers`` layers of ``layer_x0`` each, radial bins given in
     Moliere radii (for physics tests of the parametrization)."""
     edges = tuple(float(r) * medium.moliere_radius_mm for r in r_edges_rm)
     layers = tuple(Layer(id=i, shape=(n_alpha, len(edges) - 1), r_edges=edges) for i in range(n_layers))
     geometry = Geometry(name=name, kind="cylindrical", layers=layers, particle=particle, threshold=0.0)
     slabs = tuple(Slab(f"layer {i}", medium.name, layer_x0, i) for i in range(n_layers))
-    return Detector(name=name, geometry=geometry, particle=particle, media={medium.name: medium}, slabs=slabs,
-                    shower_medium=medium.name, max_step_x0=max_step_x0)
+    return Detector(
+        name=name,
+        geometry=geometry,
+        particle=particle,
+        media={medium.name: medium},
+        slabs=slabs,
+        shower_medium=medium.name,
+        max_step_x0=max_step_x0,
+    )
 
 
 #: Lead (Grindhammer & Peters reference values): Z = 82, X0 = 5.6 mm, R_M = 16.0 mm (Ec ~ 7.4 MeV).
-LEAD = Medium("lead", z=82.0, x0_mm=5.6, moliere_radius_mm=16.0, lambda_int_mm=175.9, sampling_fraction=1.0,
-              mip_mev_per_x0=1.3 * 6.37)
+LEAD = Medium(
+    "lead",
+    z=82.0,
+    x0_mm=5.6,
+    moliere_radius_mm=16.0,
+    lambda_int_mm=175.9,
+    sampling_fraction=1.0,
+    mip_mev_per_x0=1.3 * 6.37,
+)

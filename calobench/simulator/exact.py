@@ -44,8 +44,16 @@ def _azimuths(n: int, component: Component, rng: np.random.Generator) -> np.ndar
     return result[:n]
 
 
-def _place(detector: Detector, layer: int, component: Component, rel_depth: np.ndarray, energies: np.ndarray,
-           rng: np.random.Generator, voxels: np.ndarray, overflow: np.ndarray) -> None:
+def _place(
+    detector: Detector,
+    layer: int,
+    component: Component,
+    rel_depth: np.ndarray,
+    energies: np.ndarray,
+    rng: np.random.Generator,
+    voxels: np.ndarray,
+    overflow: np.ndarray,
+) -> None:
     """Drop hits of one shower at depths ``rel_depth`` (after the start) into ``layer``."""
     geometry = detector.geometry
     steps = detector.steps
@@ -82,8 +90,9 @@ def _hit_energy(n: int, mean: float, shape: float, rng: np.random.Generator) -> 
     return rng.standard_gamma(shape, n) / shape * mean
 
 
-def _deposit_component(detector: Detector, component: Component, rng: np.random.Generator,
-                       voxels: np.ndarray, overflow: np.ndarray) -> None:
+def _deposit_component(
+    detector: Detector, component: Component, rng: np.random.Generator, voxels: np.ndarray, overflow: np.ndarray
+) -> None:
     """All hits of one shower's component (``component`` holds one shower)."""
     energy, hits, _ = step_integrals(detector, component)
     starts = detector.steps.layer_start[:-1]
@@ -111,8 +120,9 @@ def _deposit_component(detector: Detector, component: Component, rng: np.random.
     for layer in range(detector.geometry.n_layers):
         rel = depth[(depth >= lo[layer]) & (depth < hi[layer])] - start
         if rel.size:
-            _place(detector, layer, component, rel, _hit_energy(rel.size, mean[layer], shape, rng), rng,
-                   voxels, overflow)
+            _place(
+                detector, layer, component, rel, _hit_energy(rel.size, mean[layer], shape, rng), rng, voxels, overflow
+            )
 
 
 def deposit_exact(detector: Detector, block: Block, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -98,8 +98,11 @@ def step_integrals(detector: Detector, component: Component) -> tuple[np.ndarray
     cdf_1 = gammainc(alpha_s + 1.0, beta_s * rel)
     cdf_2 = gammainc(alpha_s + 2.0, beta_s * rel)
     mean = np.where(ok, (alpha_s / beta_s) * (cdf_1[:, i_hi] - cdf_1[:, i_lo]) / safe, 0.5 * (lo_rel + hi_rel))
-    second = np.where(ok, (alpha_s * (alpha_s + 1.0) / beta_s**2) * (cdf_2[:, i_hi] - cdf_2[:, i_lo]) / safe,
-                      mean**2 + (hi_rel - lo_rel) ** 2 / 12.0)
+    second = np.where(
+        ok,
+        (alpha_s * (alpha_s + 1.0) / beta_s**2) * (cdf_2[:, i_hi] - cdf_2[:, i_lo]) / safe,
+        mean**2 + (hi_rel - lo_rel) ** 2 / 12.0,
+    )
     spread = np.sqrt(np.clip(second - mean**2, 0.0, (hi_rel - lo_rel) ** 2 / 4.0))
     depth = np.stack([mean - spread, mean + spread], axis=-1)
     depth = np.clip(depth, lo_rel[..., None], hi_rel[..., None])
@@ -140,8 +143,14 @@ def _signed_grid(coords: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return absolute, inverse.reshape(-1), np.sign(coords)
 
 
-def cell_fractions(template_shape: tuple[int, int], cell_size: tuple[float, float], face_mm: float,
-                   radii: np.ndarray, shift_x: np.ndarray, shift_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def cell_fractions(
+    template_shape: tuple[int, int],
+    cell_size: tuple[float, float],
+    face_mm: float,
+    radii: np.ndarray,
+    shift_x: np.ndarray,
+    shift_y: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Fraction of one core/tail component (2-D density R^2/(pi (r^2+R^2)^2), radii (B, S) in mm)
     in every cell of a Cartesian layer, (B, S, n_y, n_x), and the fraction inside the face (B, S)."""
     n_y, n_x = template_shape
@@ -164,8 +173,15 @@ def cell_fractions(template_shape: tuple[int, int], cell_size: tuple[float, floa
     return cells, inside
 
 
-def _group_hits(detector: Detector, group: LayerGroup, component: Component, hits: np.ndarray,
-                r_core: np.ndarray, r_tail: np.ndarray, p: np.ndarray) -> tuple[GroupHits, np.ndarray]:
+def _group_hits(
+    detector: Detector,
+    group: LayerGroup,
+    component: Component,
+    hits: np.ndarray,
+    r_core: np.ndarray,
+    r_tail: np.ndarray,
+    p: np.ndarray,
+) -> tuple[GroupHits, np.ndarray]:
     """Expected hits of the group's layers and the hits outside their lateral extent (B, L_g)."""
     from calobench.geometry import CALOGAN_FACE_MM
 
@@ -181,10 +197,22 @@ def _group_hits(detector: Detector, group: LayerGroup, component: Component, hit
     else:
         fractions, inside = 0.0, 0.0
         for node in range(r_core.shape[2]):
-            core, core_in = cell_fractions(group.template.shape, group.template.cell_size, CALOGAN_FACE_MM,
-                                           r_core[:, s, node], component.shift_x, component.shift_y)
-            tail, tail_in = cell_fractions(group.template.shape, group.template.cell_size, CALOGAN_FACE_MM,
-                                           r_tail[:, s, node], component.shift_x, component.shift_y)
+            core, core_in = cell_fractions(
+                group.template.shape,
+                group.template.cell_size,
+                CALOGAN_FACE_MM,
+                r_core[:, s, node],
+                component.shift_x,
+                component.shift_y,
+            )
+            tail, tail_in = cell_fractions(
+                group.template.shape,
+                group.template.cell_size,
+                CALOGAN_FACE_MM,
+                r_tail[:, s, node],
+                component.shift_x,
+                component.shift_y,
+            )
             weight = p[:, s, node]
             fractions = fractions + weight[..., None, None] * core + (1.0 - weight[..., None, None]) * tail
             inside = inside + weight * core_in + (1.0 - weight) * tail_in
@@ -237,8 +265,9 @@ def _group_slice(group: LayerGroup) -> slice | np.ndarray:
 SPARSE_BELOW = 1.0
 
 
-def _poisson_dense(group: LayerGroup, expected: GroupHits, hit_energy: np.ndarray, shape: float,
-                   rng: np.random.Generator) -> np.ndarray:
+def _poisson_dense(
+    group: LayerGroup, expected: GroupHits, hit_energy: np.ndarray, shape: float, rng: np.random.Generator
+) -> np.ndarray:
     """Poisson counts in every voxel of the group, then their energies; (B, L_g * cells)."""
     per_voxel = expected.per_voxel()
     counts = rng.poisson(per_voxel)
@@ -246,8 +275,9 @@ def _poisson_dense(group: LayerGroup, expected: GroupHits, hit_energy: np.ndarra
     return hit_energies(counts, mean, shape, rng).reshape(len(per_voxel), -1)
 
 
-def _poisson_sparse(group: LayerGroup, expected: GroupHits, hit_energy: np.ndarray, shape: float,
-                    rng: np.random.Generator) -> np.ndarray:
+def _poisson_sparse(
+    group: LayerGroup, expected: GroupHits, hit_energy: np.ndarray, shape: float, rng: np.random.Generator
+) -> np.ndarray:
     """The same distribution drawn hit by hit: Poisson counts per ring, each hit's angular bin from
     the angular fractions (a Poisson count split over bins is independent Poisson counts), then
     summed per voxel; (B, L_g * cells). Costs O(hits) instead of O(voxels)."""
@@ -307,8 +337,14 @@ def deposit_fast(detector: Detector, block: Block, rng: np.random.Generator) -> 
     return voxels, overflow
 
 
-def _multinomial(detector: Detector, component: Component, exp: Expectation, rng: np.random.Generator,
-                 voxels: np.ndarray, overflow: np.ndarray) -> None:
+def _multinomial(
+    detector: Detector,
+    component: Component,
+    exp: Expectation,
+    rng: np.random.Generator,
+    voxels: np.ndarray,
+    overflow: np.ndarray,
+) -> None:
     """Homogeneous media: a fixed number of spots spread over all voxels, the lateral overflow of
     every layer and everything else (leakage)."""
     n = len(component)
@@ -316,7 +352,7 @@ def _multinomial(detector: Detector, component: Component, exp: Expectation, rng
     expected = np.zeros((n, n_voxels + n_layers + 1))
     for group, hits in zip(detector.layer_groups, exp.groups):
         expected[:, :n_voxels][:, _group_slice(group)] = hits.per_voxel().reshape(n, -1)
-    expected[:, n_voxels:n_voxels + n_layers] = exp.outside
+    expected[:, n_voxels : n_voxels + n_layers] = exp.outside
     total = np.rint(component.spots * detector.hit_factor)
     probabilities = expected[:, :-1] / np.maximum(total, 1.0)[:, None]
     scale = np.maximum(probabilities.sum(axis=1), 1.0)  # guard against rounding above 1

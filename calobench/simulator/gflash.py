@@ -70,8 +70,14 @@ def spot_profile_factors(z: float) -> tuple[float, float]:
     return 0.698 + 0.00212 * z, 0.639 + 0.00334 * z
 
 
-def sample_longitudinal(energy_mev: np.ndarray, ec_mev: float, z: float, rng: np.random.Generator,
-                        depth_scale: float = 1.0, fluctuation_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def sample_longitudinal(
+    energy_mev: np.ndarray,
+    ec_mev: float,
+    z: float,
+    rng: np.random.Generator,
+    depth_scale: float = 1.0,
+    fluctuation_scale: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-shower depth of maximum T (X0) and shape alpha with the published correlated fluctuations.
 
     ``ln T = <ln T> + s_T (sqrt((1+rho)/2) g1 + sqrt((1-rho)/2) g2)``,
@@ -91,9 +97,12 @@ def sample_longitudinal(energy_mev: np.ndarray, ec_mev: float, z: float, rng: np
     while todo.size:
         g1 = rng.standard_normal(todo.size)
         g2 = rng.standard_normal(todo.size)
-        lt = moments.mean_ln_t[todo] + fluctuation_scale * moments.sigma_ln_t[todo] * (plus[todo] * g1 + minus[todo] * g2)
-        la = (moments.mean_ln_alpha[todo]
-              + fluctuation_scale * moments.sigma_ln_alpha[todo] * (plus[todo] * g1 - minus[todo] * g2))
+        lt = moments.mean_ln_t[todo] + fluctuation_scale * moments.sigma_ln_t[todo] * (
+            plus[todo] * g1 + minus[todo] * g2
+        )
+        la = moments.mean_ln_alpha[todo] + fluctuation_scale * moments.sigma_ln_alpha[todo] * (
+            plus[todo] * g1 - minus[todo] * g2
+        )
         ln_t[todo], ln_alpha[todo] = lt, la
         todo = todo[la < min_ln_alpha]
     return np.exp(ln_t) * depth_scale, np.exp(ln_alpha)

@@ -57,8 +57,9 @@ def beta_with_mean(mean: np.ndarray, concentration: float, rng: np.random.Genera
     return rng.beta(mean * concentration, (1.0 - mean) * concentration)
 
 
-def hadronic_profile(energy_mev: np.ndarray, rng: np.random.Generator, depth_scale: float = 1.0
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def hadronic_profile(
+    energy_mev: np.ndarray, rng: np.random.Generator, depth_scale: float = 1.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-shower (T_h, alpha_h, beta_h) of the hadronic Gamma profile, depths in lambda_int.
 
     ``T_h = 0.2 ln(E/GeV) + 0.7`` (at least 0.3) and ``lambda_att = (E/GeV)^0.13`` with log-normal
@@ -67,7 +68,7 @@ def hadronic_profile(energy_mev: np.ndarray, rng: np.random.Generator, depth_sca
     e_gev = np.maximum(np.asarray(energy_mev, dtype=np.float64), 1.0) / 1000.0
     t_max = np.maximum(0.2 * np.log(e_gev) + 0.7, 0.3) * np.exp(SIGMA_LN_T_HAD * rng.standard_normal(e_gev.shape))
     t_max = t_max * depth_scale
-    attenuation = e_gev ** 0.13 * np.exp(SIGMA_LN_ATT_HAD * rng.standard_normal(e_gev.shape))
+    attenuation = e_gev**0.13 * np.exp(SIGMA_LN_ATT_HAD * rng.standard_normal(e_gev.shape))
     beta = 1.0 / attenuation
     return t_max, 1.0 + beta * t_max, beta
 
@@ -75,5 +76,8 @@ def hadronic_profile(energy_mev: np.ndarray, rng: np.random.Generator, depth_sca
 def hadronic_radial(tau: np.ndarray, radius_scale: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(Rc, Rt, p) of the hadronic lateral profile in interaction lengths at tau_h = depth / T_h."""
     growth = 1.0 + HAD_RADIUS_GROWTH * tau
-    return (HAD_CORE_RADIUS * radius_scale * growth, HAD_TAIL_RADIUS * radius_scale * growth,
-            np.full_like(tau, HAD_CORE_FRACTION))
+    return (
+        HAD_CORE_RADIUS * radius_scale * growth,
+        HAD_TAIL_RADIUS * radius_scale * growth,
+        np.full_like(tau, HAD_CORE_FRACTION),
+    )

@@ -30,9 +30,16 @@ if TYPE_CHECKING:
 COMPRESSION_LEVEL = 1
 
 
-def write_simulation(path: str | Path, detector: "str | Detector", incident_energies: np.ndarray, seed: int,
-                     perturbation: Mapping[str, float] | None = None, format: str | None = None,
-                     description: str | None = None, progress: bool | None = None) -> Path:
+def write_simulation(
+    path: str | Path,
+    detector: "str | Detector",
+    incident_energies: np.ndarray,
+    seed: int,
+    perturbation: Mapping[str, float] | None = None,
+    format: str | None = None,
+    description: str | None = None,
+    progress: bool | None = None,
+) -> Path:
     """Simulate one shower per incident energy and write them to ``path`` atomically.
 
     ``format`` defaults to the detector's (CaloGAN files also get the per-layer lateral overflow).
@@ -41,19 +48,26 @@ def write_simulation(path: str | Path, detector: "str | Detector", incident_ener
     detector = resolve_detector(detector)
     format = format or detector.format
     incident = np.asarray(incident_energies, dtype=np.float64)
-    bar = tqdm(total=len(incident), unit="showers", desc=description or Path(path).name,
-               disable=None if progress is None else not progress, leave=False)
+    bar = tqdm(
+        total=len(incident),
+        unit="showers",
+        desc=description or Path(path).name,
+        disable=None if progress is None else not progress,
+        leave=False,
+    )
     pending: Future | None = None
     try:
-        with ShowerWriter(path, detector.geometry, format=format, compression_level=COMPRESSION_LEVEL) as writer, \
-                ThreadPoolExecutor(max_workers=1) as background:
+        with (
+            ShowerWriter(path, detector.geometry, format=format, compression_level=COMPRESSION_LEVEL) as writer,
+            ThreadPoolExecutor(max_workers=1) as background,
+        ):
             # compress and write chunk k on a second thread while chunk k + 1 is simulated
             for chunk in iter_simulate(detector, incident, seed, perturbation):
                 if pending is not None:
                     pending.result()
                 overflow = chunk.overflow if format == "calogan" else None
                 pending = background.submit(writer.append, chunk.showers, overflow)
-                pending.add_done_callback(lambda _, n=len(chunk.showers): bar.update(n))
+                pending.add_done_callback(lambda _, n=len(chunk.showers): bar.update(n))  # noqa: B008 - bound per chunk
             if pending is not None:
                 pending.result()
     finally:
@@ -70,8 +84,9 @@ def file_seed(seed: int, file_name: str) -> int:
     return int(np.random.SeedSequence(entropy).generate_state(1, np.uint32)[0])
 
 
-def make_file(spec: "DatasetSpec", file: "FileSpec", path: Path, n_showers: int | None = None,
-              seed: int | None = None) -> None:
+def make_file(
+    spec: "DatasetSpec", file: "FileSpec", path: Path, n_showers: int | None = None, seed: int | None = None
+) -> None:
     """The maker of every synthetic data set: ``n_showers`` showers (default: the card's) with the
     set's incident-energy spectrum, written to ``path``. The card's seed of the file is used unless
     ``seed`` is given (then :func:`file_seed` of it)."""

@@ -35,8 +35,9 @@ def apportion(counts: "tuple[int, ...] | np.ndarray", n: int) -> np.ndarray:
     return result
 
 
-def sample_spectrum(kind: str, n: int, rng: np.random.Generator,
-                    energy_range_mev: tuple[float, float] = (1e3, 1e6)) -> np.ndarray:
+def sample_spectrum(
+    kind: str, n: int, rng: np.random.Generator, energy_range_mev: tuple[float, float] = (1e3, 1e6)
+) -> np.ndarray:
     """``n`` incident energies (MeV) of a spectrum kind: ``ds1-photons``, ``ds1-pions``,
     ``log-uniform`` or ``uniform`` (the last two between ``energy_range_mev``)."""
     if n < 0:

@@ -50,50 +50,70 @@ def timing_samples() -> tuple[Showers, Showers]:
 def acceptance_samples() -> dict[str, Showers]:
     reference, other = simulated_showers(DATASET, N_ACCEPTANCE, 101), simulated_showers(DATASET, N_ACCEPTANCE, 202)
     scaled = scale_energies(other, 1.05)
-    return {"reference": reference, "independent": other, "scaled_1.05": scaled,
-            "shuffled_layers": shuffle_within_layers(other, 7)}
+    return {
+        "reference": reference,
+        "independent": other,
+        "scaled_1.05": scaled,
+        "shuffled_layers": shuffle_within_layers(other, 7),
+    }
 
 
 def _record(benchmark, result) -> dict:
     data = result.to_dict()
-    benchmark.extra_info.update({"auc": data["auc"], "jsd": data["jsd"], "best_epochs": data["best_epochs"],
-                                 "n_per_class": data["n_per_class"]})
+    benchmark.extra_info.update(
+        {"auc": data["auc"], "jsd": data["jsd"], "best_epochs": data["best_epochs"], "n_per_class": data["n_per_class"]}
+    )
     print("\n" + json.dumps({"mode": data["mode"], "auc": data["auc"], "jsd": data["jsd"]}))
     return data
 
 
 def test_bench_quick_run_2x10k(benchmark, timing_samples) -> None:
     reference, generated = timing_samples
-    result = benchmark.pedantic(lambda: classifier_test("low", reference, generated, preset="quick", n_runs=1,
-                                                        device="cpu", progress=False), rounds=3, iterations=1)
+    result = benchmark.pedantic(
+        lambda: classifier_test("low", reference, generated, preset="quick", n_runs=1, device="cpu", progress=False),
+        rounds=3,
+        iterations=1,
+    )
     assert abs(_record(benchmark, result)["auc"]["mean"] - 0.5) < 0.05
 
 
 def test_bench_paper_epoch_2x10k(benchmark, timing_samples) -> None:
     reference, generated = timing_samples
-    result = benchmark.pedantic(lambda: classifier_test("low", reference, generated, preset="paper", n_runs=1,
-                                                        device="cpu", progress=False, config={"epochs": 1}),
-                                rounds=1, iterations=1)
+    result = benchmark.pedantic(
+        lambda: classifier_test(
+            "low", reference, generated, preset="paper", n_runs=1, device="cpu", progress=False, config={"epochs": 1}
+        ),
+        rounds=1,
+        iterations=1,
+    )
     _record(benchmark, result)
 
 
-@pytest.mark.parametrize(("case", "mode", "bound"), [
-    ("independent", "low", "null"),
-    ("scaled_1.05", "low", "optimal"),
-    ("scaled_1.05", "high", "optimal"),
-    ("scaled_1.05", "low_normed", None),
-    ("scaled_1.05", "bdt_high", None),
-    ("shuffled_layers", "low", 0.9),
-    ("shuffled_layers", "high", None),
-])
+@pytest.mark.parametrize(
+    ("case", "mode", "bound"),
+    [
+        ("independent", "low", "null"),
+        ("scaled_1.05", "low", "optimal"),
+        ("scaled_1.05", "high", "optimal"),
+        ("scaled_1.05", "low_normed", None),
+        ("scaled_1.05", "bdt_high", None),
+        ("shuffled_layers", "low", 0.9),
+        ("shuffled_layers", "high", None),
+    ],
+)
 def test_bench_acceptance_50k(benchmark, acceptance_samples, case: str, mode: str, bound) -> None:
     reference, generated = acceptance_samples["reference"], acceptance_samples[case]
     features = {}
     if mode in ("high", "bdt_high"):
-        features = {"reference_features": compute_features(reference),
-                    "generated_features": compute_features(generated)}
-    result = benchmark.pedantic(lambda: classifier_test(mode, reference, generated, preset="quick", seed=0,
-                                                        progress=False, **features), rounds=1, iterations=1)
+        features = {
+            "reference_features": compute_features(reference),
+            "generated_features": compute_features(generated),
+        }
+    result = benchmark.pedantic(
+        lambda: classifier_test(mode, reference, generated, preset="quick", seed=0, progress=False, **features),
+        rounds=1,
+        iterations=1,
+    )
     benchmark.extra_info["case"] = case
     auc = _record(benchmark, result)["auc"]["mean"]
     if bound == "null":

@@ -45,15 +45,19 @@ def _simulate_file(path: Path, dataset: str, n: int, seed: int) -> Path:
 @pytest.fixture(scope="module")
 def ds2_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("ds2")
-    return (_simulate_file(folder / "reference.h5", "synthetic-ds2", DS2_SHOWERS, 11),
-            _simulate_file(folder / "generated.h5", "synthetic-ds2", DS2_SHOWERS, 12))
+    return (
+        _simulate_file(folder / "reference.h5", "synthetic-ds2", DS2_SHOWERS, 11),
+        _simulate_file(folder / "generated.h5", "synthetic-ds2", DS2_SHOWERS, 12),
+    )
 
 
 @pytest.fixture(scope="module")
 def ds3_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("ds3")
-    return (_simulate_file(folder / "reference.h5", "synthetic-ds3", DS3_SHOWERS, 21),
-            _simulate_file(folder / "generated.h5", "synthetic-ds3", DS3_SHOWERS, 22))
+    return (
+        _simulate_file(folder / "reference.h5", "synthetic-ds3", DS3_SHOWERS, 21),
+        _simulate_file(folder / "generated.h5", "synthetic-ds3", DS3_SHOWERS, 22),
+    )
 
 
 def all_separation_powers(reference: Path, generated: Path) -> dict:
@@ -67,10 +71,17 @@ def all_separation_powers(reference: Path, generated: Path) -> dict:
 
 def test_separation_powers_ds2_2x10k_from_file(benchmark, ds2_files) -> None:
     powers = benchmark.pedantic(all_separation_powers, args=ds2_files, rounds=3, iterations=1)
-    n_values = 2 + sum(len(powers[k]) for k in ("e_layer", "ec_eta", "ec_phi", "width_eta", "width_phi", "ec_r",
-                                                "width_r", "sparsity"))
-    benchmark.extra_info.update({"n_separation_powers": n_values, "voxel_second_pass": powers["_second_pass"],
-                                 "etot_einc": powers["etot_einc"], "voxel": powers["voxel"]})
+    n_values = 2 + sum(
+        len(powers[k]) for k in ("e_layer", "ec_eta", "ec_phi", "width_eta", "width_phi", "ec_r", "width_r", "sparsity")
+    )
+    benchmark.extra_info.update(
+        {
+            "n_separation_powers": n_values,
+            "voxel_second_pass": powers["_second_pass"],
+            "etot_einc": powers["etot_einc"],
+            "voxel": powers["voxel"],
+        }
+    )
     assert n_values == 2 + 8 * 45
     assert all(np.isfinite(v) for v in powers["e_layer"].values() if v is not None)
 
@@ -101,8 +112,12 @@ print(json.dumps({"showers": n, "seconds": elapsed, "peak_rss_mb": peak_kb / 102
 @pytest.mark.parametrize("mode", ["features", "separation_powers"])
 def test_ds3_2x50k_streamed_peak_memory(benchmark, ds3_files, mode: str) -> None:
     def run() -> dict:
-        output = subprocess.run([sys.executable, "-c", PASS_SCRIPT, str(ds3_files[0]), str(ds3_files[1]), mode],
-                                check=True, capture_output=True, text=True).stdout
+        output = subprocess.run(
+            [sys.executable, "-c", PASS_SCRIPT, str(ds3_files[0]), str(ds3_files[1]), mode],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         return json.loads(output)
 
     result = benchmark.pedantic(run, rounds=1, iterations=1)

@@ -40,13 +40,19 @@ CASES = [
 
 
 @pytest.mark.parametrize("name, n_showers, limit_s, memory_limit_mb", CASES, ids=[c[0] for c in CASES])
-def test_make_synthetic_set(benchmark, tmp_path: Path, name: str, n_showers: int, limit_s: float,
-                            memory_limit_mb: float | None) -> None:
+def test_make_synthetic_set(
+    benchmark, tmp_path: Path, name: str, n_showers: int, limit_s: float, memory_limit_mb: float | None
+) -> None:
     path = tmp_path / f"{name}.hdf5"
 
     def make() -> dict:
-        output = subprocess.run([sys.executable, "-c", MAKE_SCRIPT, name, str(n_showers), str(path)],
-                                check=True, capture_output=True, text=True, env=_env(tmp_path)).stdout
+        output = subprocess.run(
+            [sys.executable, "-c", MAKE_SCRIPT, name, str(n_showers), str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path),
+        ).stdout
         return json.loads(output.strip().splitlines()[-1])
 
     result = benchmark.pedantic(make, rounds=1, iterations=1)

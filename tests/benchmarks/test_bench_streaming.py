@@ -54,8 +54,9 @@ def ds2_sized_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_stream_ds2_sized_file_peak_memory(benchmark, ds2_sized_file: Path) -> None:
     def stream() -> dict:
-        output = subprocess.run([sys.executable, "-c", STREAM_SCRIPT, str(ds2_sized_file)],
-                                check=True, capture_output=True, text=True).stdout
+        output = subprocess.run(
+            [sys.executable, "-c", STREAM_SCRIPT, str(ds2_sized_file)], check=True, capture_output=True, text=True
+        ).stdout
         return json.loads(output)
 
     result = benchmark.pedantic(stream, rounds=1, iterations=1)

@@ -41,8 +41,10 @@ class SimulatorTruth(Generator):
     def unsupported_reason(cls, geometry: Geometry, dataset: str | None = None) -> str | None:
         """Only synthetic data sets of the same geometry have a simulator calobench can run."""
         if dataset is None:
-            return ("simulator-truth needs the name of a synthetic data set (train it with --dataset NAME, not a "
-                    "file); it samples that data set's simulator")
+            return (
+                "simulator-truth needs the name of a synthetic data set (train it with --dataset NAME, not a "
+                "file); it samples that data set's simulator"
+            )
         from calobench.datasets import get_dataset
 
         try:
@@ -50,18 +52,20 @@ class SimulatorTruth(Generator):
         except DatasetError as exc:
             return f"simulator-truth: {exc}"
         if spec.kind != "synthetic":
-            return (f"simulator-truth works only for synthetic data sets; {dataset!r} is {spec.kind} "
-                    "(its showers come from GEANT4, which calobench cannot run)")
+            return (
+                f"simulator-truth works only for synthetic data sets; {dataset!r} is {spec.kind} "
+                "(its showers come from GEANT4, which calobench cannot run)"
+            )
         if spec.geometry != geometry.name:
             return f"simulator-truth: data set {dataset!r} has geometry {spec.geometry!r}, not {geometry.name!r}"
         return None
 
-    def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0,
-            workdir: Path | None = None) -> None:
+    def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0, workdir: Path | None = None) -> None:
         """Nothing to learn."""
 
-    def sample(self, incident_energies: np.ndarray, seed: int | None = None,
-               batch_size: int | None = None) -> np.ndarray:
+    def sample(
+        self, incident_energies: np.ndarray, seed: int | None = None, batch_size: int | None = None
+    ) -> np.ndarray:
         from calobench.simulator import simulate
 
         energies = np.asarray(incident_energies, dtype=np.float64).reshape(-1)

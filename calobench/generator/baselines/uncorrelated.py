@@ -35,8 +35,12 @@ WORKING_BYTES = 128 * 2**20
 
 
 def _preset(n_energy_bins: int, n_quantiles: int) -> dict[str, Any]:
-    return {"n_energy_bins": n_energy_bins, "n_quantiles": n_quantiles, "max_discrete_energies": 32,
-            "sample_batch_size": 10000}
+    return {
+        "n_energy_bins": n_energy_bins,
+        "n_quantiles": n_quantiles,
+        "max_discrete_energies": 32,
+        "sample_batch_size": 10000,
+    }
 
 
 class UncorrelatedVoxels(Generator):
@@ -64,8 +68,7 @@ class UncorrelatedVoxels(Generator):
             return np.abs(log_energy[:, None] - self.log_energies[None, :]).argmin(axis=1)
         return np.searchsorted(self.log_energies, log_energy, side="right")
 
-    def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0,
-            workdir: Path | None = None) -> None:
+    def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0, workdir: Path | None = None) -> None:
         """Tabulate the per-bin, per-voxel distributions (deterministic; ``seed`` and ``workdir`` unused)."""
         if len(train) == 0:
             raise ShowerFileError("baseline-uncorrelated needs at least one training shower")
@@ -97,8 +100,10 @@ class UncorrelatedVoxels(Generator):
             low = np.floor(position).astype(np.int64).clip(max=len(rows) - 1)
             high = np.minimum(low + 1, len(rows) - 1)
             weight = position - low
-            values = (np.take_along_axis(fractions, low, axis=0) * (1 - weight)
-                      + np.take_along_axis(fractions, high, axis=0) * weight)
+            values = (
+                np.take_along_axis(fractions, low, axis=0) * (1 - weight)
+                + np.take_along_axis(fractions, high, axis=0) * weight
+            )
             values[:, n_nonzero == 0] = 0.0
             self.quantiles[b] = values.T
         # a bin without training showers (possible with tied energies) borrows its nearest filled neighbour
@@ -109,8 +114,9 @@ class UncorrelatedVoxels(Generator):
             self.p_zero[b], self.quantiles[b] = self.p_zero[source], self.quantiles[source]
 
     # ------------------------------------------------------------------ sampling
-    def sample(self, incident_energies: np.ndarray, seed: int | None = None,
-               batch_size: int | None = None) -> np.ndarray:
+    def sample(
+        self, incident_energies: np.ndarray, seed: int | None = None, batch_size: int | None = None
+    ) -> np.ndarray:
         if self.p_zero is None or self.quantiles is None:
             raise ConfigError("baseline-uncorrelated is not trained: call fit() or load() first")
         energies = np.asarray(incident_energies, dtype=np.float64).reshape(-1)
@@ -122,10 +128,9 @@ class UncorrelatedVoxels(Generator):
         offsets = np.arange(n_voxels) * n_quantiles
         output = np.empty((len(energies), n_voxels), dtype=np.float32)
         # bounded working memory (the uniform draws are float64); the output does not depend on it
-        batch_size = max(1, min(int(batch_size or self.config["sample_batch_size"]),
-                                WORKING_BYTES // (8 * n_voxels)))
+        batch_size = max(1, min(int(batch_size or self.config["sample_batch_size"]), WORKING_BYTES // (8 * n_voxels)))
         for first in range(0, len(energies), batch_size):
-            chunk = energies[first:first + batch_size]
+            chunk = energies[first : first + batch_size]
             uniform = rng.random((len(chunk), n_voxels))
             bins = self._bins(np.log(chunk))
             fractions = np.zeros((len(chunk), n_voxels))
@@ -141,7 +146,7 @@ class UncorrelatedVoxels(Generator):
                 table = self.quantiles[b].reshape(-1).astype(np.float64)
                 values = table[offsets + low] * (1 - weight) + table[offsets + low + 1] * weight
                 fractions[rows] = np.where(nonzero, values, 0.0)
-            output[first:first + len(chunk)] = fractions * chunk[:, None]
+            output[first : first + len(chunk)] = fractions * chunk[:, None]
         return output
 
     # ------------------------------------------------------------------ saving
@@ -150,9 +155,14 @@ class UncorrelatedVoxels(Generator):
             raise ConfigError("baseline-uncorrelated is not trained: nothing to save")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(directory / TABLES_FILE, {"p_zero": torch.from_numpy(self.p_zero),
-                                                  "quantiles": torch.from_numpy(self.quantiles),
-                                                  "log_energies": torch.from_numpy(self.log_energies)})
+        save_checkpoint(
+            directory / TABLES_FILE,
+            {
+                "p_zero": torch.from_numpy(self.p_zero),
+                "quantiles": torch.from_numpy(self.quantiles),
+                "log_energies": torch.from_numpy(self.log_energies),
+            },
+        )
         write_generator_json(directory, self, state={"discrete": self.discrete})
 
     @classmethod

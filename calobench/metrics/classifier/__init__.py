@@ -12,16 +12,35 @@ Scores: AUC and JSD of the isotonically calibrated validation outputs, over inde
 """
 
 from calobench.metrics.classifier.calibration import calibrate
-from calobench.metrics.classifier.inputs import (high_level_inputs, low_level_inputs, n_inputs, pair_inputs)
+from calobench.metrics.classifier.inputs import high_level_inputs, low_level_inputs, n_inputs, pair_inputs
 from calobench.metrics.classifier.networks import DNN, LayerCNN, ResNet3D, build_cnn
 from calobench.metrics.classifier.presets import CLASSIFIER_PRESETS, classifier_config
-from calobench.metrics.classifier.runner import (CLASSIFIER_MODES, ClassifierError, ClassifierResult,
-                                                 classifier_applicable, classifier_test)
+from calobench.metrics.classifier.runner import (
+    CLASSIFIER_MODES,
+    ClassifierError,
+    ClassifierResult,
+    classifier_applicable,
+    classifier_test,
+)
 from calobench.metrics.classifier.scores import auc_and_jsd, jsd_from_probabilities
 
 __all__ = [
-    "CLASSIFIER_MODES", "CLASSIFIER_PRESETS", "ClassifierError", "ClassifierResult", "DNN", "LayerCNN",
-    "ResNet3D", "auc_and_jsd", "build_cnn", "calibrate", "classifier_applicable", "classifier_config",
-    "classifier_test", "high_level_inputs", "jsd_from_probabilities", "low_level_inputs", "n_inputs",
+    "CLASSIFIER_MODES",
+    "CLASSIFIER_PRESETS",
+    "DNN",
+    "ClassifierError",
+    "ClassifierResult",
+    "LayerCNN",
+    "ResNet3D",
+    "auc_and_jsd",
+    "build_cnn",
+    "calibrate",
+    "classifier_applicable",
+    "classifier_config",
+    "classifier_test",
+    "high_level_inputs",
+    "jsd_from_probabilities",
+    "low_level_inputs",
+    "n_inputs",
     "pair_inputs",
 ]

@@ -58,8 +58,9 @@ def _thresholded(energies: np.ndarray, threshold: float) -> np.ndarray:
     return block
 
 
-def write_low_level(showers: Showers, out: np.ndarray, threshold: float, normed: bool = False,
-                    rows: np.ndarray | None = None) -> np.ndarray:
+def write_low_level(
+    showers: Showers, out: np.ndarray, threshold: float, normed: bool = False, rows: np.ndarray | None = None
+) -> np.ndarray:
     """Write the (normalized) low-level inputs of ``showers`` (only ``rows`` if given) into ``out``."""
     geometry = showers.geometry
     n = len(showers) if rows is None else len(rows)
@@ -74,8 +75,9 @@ def write_low_level(showers: Showers, out: np.ndarray, threshold: float, normed:
         bad = ~(np.isfinite(e_inc) & (e_inc > 0))
         if bad.any():
             row = start + int(np.argmax(bad))
-            raise ClassifierInputError(f"incident energy {float(e_inc[bad][0])} MeV of shower row {row} "
-                                       "is not finite and positive")
+            raise ClassifierInputError(
+                f"incident energy {float(e_inc[bad][0])} MeV of shower row {row} is not finite and positive"
+            )
         voxels = _thresholded(showers.energies[take], threshold)
         out[start:stop, 0] = np.log10(e_inc)
         if not normed:
@@ -84,8 +86,8 @@ def write_low_level(showers: Showers, out: np.ndarray, threshold: float, normed:
         e_layer = geometry.layer_energies(voxels)
         for index, block in enumerate(geometry.layer_slices):
             target = slice(1 + block.start, 1 + block.stop)
-            out[start:stop, target] = voxels[:, block] / (e_layer[:, index:index + 1] + LAYER_EPS)
-        out[start:stop, 1 + n_voxels:] = np.log10(e_layer + LOG_EPS)
+            out[start:stop, target] = voxels[:, block] / (e_layer[:, index : index + 1] + LAYER_EPS)
+        out[start:stop, 1 + n_voxels :] = np.log10(e_layer + LOG_EPS)
     return out
 
 
@@ -94,7 +96,7 @@ def write_high_level(features: HighLevelFeatures, out: np.ndarray) -> np.ndarray
     column = 0
     for block in high_level_columns(features):
         width = block.shape[1]
-        out[:, column:column + width] = block
+        out[:, column : column + width] = block
         column += width
     if column != out.shape[1] or len(features) != out.shape[0]:
         raise ValueError(f"high-level features fill ({len(features)}, {column}), output is {out.shape}")
@@ -112,16 +114,22 @@ def high_level_inputs(features: HighLevelFeatures, geometry: Geometry | None = N
     """High-level inputs (float32) from :func:`calobench.metrics.features.compute_features`."""
     width = sum(block.shape[1] for block in high_level_columns(features.subset(slice(0, 0))))
     if geometry is not None and width != n_inputs("high", geometry):
-        raise ClassifierInputError(f"features have {width} high-level columns; geometry {geometry.name} "
-                                   f"expects {n_inputs('high', geometry)}")
+        raise ClassifierInputError(
+            f"features have {width} high-level columns; geometry {geometry.name} expects {n_inputs('high', geometry)}"
+        )
     return write_high_level(features, np.empty((len(features), width), dtype=np.float32))
 
 
-def pair_inputs(kind: str, reference: Showers, generated: Showers,
-                reference_features: HighLevelFeatures | None = None,
-                generated_features: HighLevelFeatures | None = None,
-                threshold: float | None = None, reference_rows: np.ndarray | None = None,
-                generated_rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def pair_inputs(
+    kind: str,
+    reference: Showers,
+    generated: Showers,
+    reference_features: HighLevelFeatures | None = None,
+    generated_features: HighLevelFeatures | None = None,
+    threshold: float | None = None,
+    reference_rows: np.ndarray | None = None,
+    generated_rows: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Inputs of both samples in one float32 array and their labels (reference 1, generated 0).
 
     The first rows hold the reference, the rest the generated showers (labels as in the published
@@ -130,8 +138,9 @@ def pair_inputs(kind: str, reference: Showers, generated: Showers,
     """
     geometry = reference.geometry
     if generated.geometry != geometry:
-        raise ClassifierInputError(f"reference ({geometry.name}) and generated ({generated.geometry.name}) "
-                                   "showers have different geometries")
+        raise ClassifierInputError(
+            f"reference ({geometry.name}) and generated ({generated.geometry.name}) showers have different geometries"
+        )
     n_ref = len(reference) if reference_rows is None else len(reference_rows)
     n_gen = len(generated) if generated_rows is None else len(generated_rows)
     x = np.empty((n_ref + n_gen, n_inputs(kind, geometry)), dtype=np.float32)
@@ -140,15 +149,19 @@ def pair_inputs(kind: str, reference: Showers, generated: Showers,
         write_low_level(reference, x[:n_ref], threshold, normed=kind == "low_normed", rows=reference_rows)
         write_low_level(generated, x[n_ref:], threshold, normed=kind == "low_normed", rows=generated_rows)
     elif kind == "high":
-        for name, features, rows in (("reference", reference_features, slice(0, n_ref)),
-                                     ("generated", generated_features, slice(n_ref, n_ref + n_gen))):
+        for name, features, rows in (
+            ("reference", reference_features, slice(0, n_ref)),
+            ("generated", generated_features, slice(n_ref, n_ref + n_gen)),
+        ):
             if features is None:
                 raise ClassifierInputError(f"high-level classifier inputs need the {name} features")
             if len(features) != rows.stop - rows.start:
                 raise ClassifierInputError(f"{len(features)} {name} feature rows for {rows.stop - rows.start} showers")
             if features.layer_ids != geometry.layer_ids:
-                raise ClassifierInputError(f"{name} features have layers {features.layer_ids}, "
-                                           f"geometry {geometry.name} has {geometry.layer_ids}")
+                raise ClassifierInputError(
+                    f"{name} features have layers {features.layer_ids}, "
+                    f"geometry {geometry.name} has {geometry.layer_ids}"
+                )
             write_high_level(features, x[rows])
     else:
         raise ValueError(f"unknown input kind {kind!r}; expected one of {INPUT_KINDS}")
@@ -159,11 +172,12 @@ def pair_inputs(kind: str, reference: Showers, generated: Showers,
 
 def _check_finite(x: np.ndarray, kind: str) -> None:
     for start in range(0, len(x), CHUNK):
-        block = x[start:start + CHUNK]
+        block = x[start : start + CHUNK]
         if not np.isfinite(block).all():
             row = start + int(np.argmax(~np.isfinite(block).all(axis=1)))
-            raise ClassifierInputError(f"{kind} classifier inputs of row {row} contain NaN or inf "
-                                       "(incident energy <= 0, or NaN energies?)")
+            raise ClassifierInputError(
+                f"{kind} classifier inputs of row {row} contain NaN or inf (incident energy <= 0, or NaN energies?)"
+            )
 
 
 def _threshold(geometry: Geometry, threshold: float | None) -> float:

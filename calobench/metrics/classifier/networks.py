@@ -49,8 +49,14 @@ class DNN(nn.Module):
     network, which sees the raw inputs).
     """
 
-    def __init__(self, n_inputs: int, width: int = 2048, n_hidden: int = 3, dropout: float = 0.0,
-                 preprocess: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        width: int = 2048,
+        n_hidden: int = 3,
+        dropout: float = 0.0,
+        preprocess: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
         super().__init__()
         if n_hidden < 1:
             raise ValueError(f"the DNN needs at least one hidden layer, got {n_hidden}")
@@ -80,8 +86,9 @@ class BasicBlock3d(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or channels_in != channels_out:
-            self.shortcut = nn.Sequential(nn.Conv3d(channels_in, channels_out, 1, stride=stride, bias=False),
-                                          nn.BatchNorm3d(channels_out))
+            self.shortcut = nn.Sequential(
+                nn.Conv3d(channels_in, channels_out, 1, stride=stride, bias=False), nn.BatchNorm3d(channels_out)
+            )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -96,16 +103,16 @@ class ResNet3D(nn.Module):
     dataset 2, 45 x 50 x 18 for dataset 3); the last three stages halve every dimension.
     """
 
-    def __init__(self, volume: tuple[int, int, int], channels: int = 64,
-                 blocks: Sequence[int] = (2, 2, 2, 2)) -> None:
+    def __init__(self, volume: tuple[int, int, int], channels: int = 64, blocks: Sequence[int] = (2, 2, 2, 2)) -> None:
         super().__init__()
         self.volume = tuple(volume)
-        self.stem = nn.Sequential(nn.Conv3d(1, channels, 3, padding=1, bias=False), nn.BatchNorm3d(channels),
-                                  nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(
+            nn.Conv3d(1, channels, 3, padding=1, bias=False), nn.BatchNorm3d(channels), nn.ReLU(inplace=True)
+        )
         stages: list[nn.Module] = []
         width = channels
         for index, n_blocks in enumerate(blocks):
-            out = channels * 2 ** index
+            out = channels * 2**index
             for block in range(n_blocks):
                 stages.append(BasicBlock3d(width, out, stride=2 if (index > 0 and block == 0) else 1))
                 width = out
@@ -129,21 +136,31 @@ class LayerCNN(nn.Module):
         self.stacks = nn.ModuleList()
         n_features = 1
         for rows, cols in self.layer_shapes:
-            self.stacks.append(nn.Sequential(
-                nn.Conv2d(1, channels, 3, padding=1), nn.LeakyReLU(LEAKY_SLOPE),
-                nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(LEAKY_SLOPE),
-                nn.Conv2d(channels, 2 * channels, 3, stride=2, padding=1), nn.LeakyReLU(LEAKY_SLOPE),
-                nn.Flatten(),
-            ))
+            self.stacks.append(
+                nn.Sequential(
+                    nn.Conv2d(1, channels, 3, padding=1),
+                    nn.LeakyReLU(LEAKY_SLOPE),
+                    nn.Conv2d(channels, channels, 3, padding=1),
+                    nn.LeakyReLU(LEAKY_SLOPE),
+                    nn.Conv2d(channels, 2 * channels, 3, stride=2, padding=1),
+                    nn.LeakyReLU(LEAKY_SLOPE),
+                    nn.Flatten(),
+                )
+            )
             n_features += 2 * channels * ((rows + 1) // 2) * ((cols + 1) // 2)
-        self.head = nn.Sequential(nn.Linear(n_features, width), nn.LeakyReLU(LEAKY_SLOPE),
-                                  nn.Linear(width, width), nn.LeakyReLU(LEAKY_SLOPE), nn.Linear(width, 1))
+        self.head = nn.Sequential(
+            nn.Linear(n_features, width),
+            nn.LeakyReLU(LEAKY_SLOPE),
+            nn.Linear(width, width),
+            nn.LeakyReLU(LEAKY_SLOPE),
+            nn.Linear(width, 1),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         parts = [x[:, :1]]
         start = 1
         for (rows, cols), stack in zip(self.layer_shapes, self.stacks):
-            image = x[:, start:start + rows * cols].reshape(len(x), 1, rows, cols)
+            image = x[:, start : start + rows * cols].reshape(len(x), 1, rows, cols)
             parts.append(stack(image))
             start += rows * cols
         return self.head(torch.cat(parts, dim=1)).squeeze(-1)

@@ -25,8 +25,15 @@ from calobench.metrics.classifier.inputs import ClassifierInputError, pair_input
 from calobench.metrics.classifier.networks import DNN, Affine, build_cnn, cnn_kind
 from calobench.metrics.classifier.presets import classifier_config
 from calobench.metrics.classifier.scores import auc_and_jsd
-from calobench.metrics.classifier.training import (Batches, TrainedRun, input_transform, resolve_device, seeded,
-                                                   split_indices, train_classifier)
+from calobench.metrics.classifier.training import (
+    Batches,
+    TrainedRun,
+    input_transform,
+    resolve_device,
+    seeded,
+    split_indices,
+    train_classifier,
+)
 from calobench.metrics.features import HighLevelFeatures, compute_features
 from calobench.showers import Showers
 
@@ -83,16 +90,24 @@ class ClassifierResult:
     def to_dict(self) -> dict[str, Any]:
         """``{"auc": {"mean", "std", "runs"}, "jsd": {...}}`` plus provenance keys."""
         return {
-            "auc": _summary(self.auc_runs), "jsd": _summary(self.jsd_runs),
-            "mode": self.mode, "preset": self.preset, "n_runs": len(self.auc_runs),
-            "n_per_class": self.n_per_class, "n_inputs": self.n_inputs, "seed": self.seed,
-            "device": self.device, "config": dict(self.config), "best_epochs": list(self.best_epochs),
+            "auc": _summary(self.auc_runs),
+            "jsd": _summary(self.jsd_runs),
+            "mode": self.mode,
+            "preset": self.preset,
+            "n_runs": len(self.auc_runs),
+            "n_per_class": self.n_per_class,
+            "n_inputs": self.n_inputs,
+            "seed": self.seed,
+            "device": self.device,
+            "config": dict(self.config),
+            "best_epochs": list(self.best_epochs),
             "seconds": self.seconds,
         }
 
 
-def equal_size_rows(n_reference: int, n_generated: int, seed: int,
-                    max_showers: int | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
+def equal_size_rows(
+    n_reference: int, n_generated: int, seed: int, max_showers: int | None = None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Rows (sorted) to keep from each sample so that both have ``min(n_ref, n_gen, max_showers)``;
     None where a sample is kept whole."""
     n = min(n_reference, n_generated, max_showers if max_showers is not None else n_reference)
@@ -107,13 +122,22 @@ def _run_seeds(seed: int, run: int) -> tuple[int, int, int]:
     return int(state[0]), int(state[1]), int(state[2])
 
 
-def classifier_test(mode: str, reference: Showers, generated: Showers, *,
-                    reference_features: HighLevelFeatures | None = None,
-                    generated_features: HighLevelFeatures | None = None,
-                    preset: str = "quick", seed: int = 0, n_runs: int | None = None,
-                    device: "str | torch.device | None" = None, progress: bool = True,
-                    max_showers: int | None = None, threshold: float | None = None,
-                    config: Mapping[str, Any] | None = None) -> ClassifierResult:
+def classifier_test(
+    mode: str,
+    reference: Showers,
+    generated: Showers,
+    *,
+    reference_features: HighLevelFeatures | None = None,
+    generated_features: HighLevelFeatures | None = None,
+    preset: str = "quick",
+    seed: int = 0,
+    n_runs: int | None = None,
+    device: "str | torch.device | None" = None,
+    progress: bool = True,
+    max_showers: int | None = None,
+    threshold: float | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> ClassifierResult:
     """Train classifiers separating ``reference`` (label 1) from ``generated`` (label 0).
 
     Args:
@@ -130,11 +154,14 @@ def classifier_test(mode: str, reference: Showers, generated: Showers, *,
     started = time.perf_counter()
     geometry = reference.geometry
     if not classifier_applicable(mode, geometry):
-        raise ClassifierError(f"classifier mode {mode!r} does not apply to geometry {geometry.name} "
-                              "(the CNN needs layers that are images of one shape: datasets 2/3 or CaloGAN)")
+        raise ClassifierError(
+            f"classifier mode {mode!r} does not apply to geometry {geometry.name} "
+            "(the CNN needs layers that are images of one shape: datasets 2/3 or CaloGAN)"
+        )
     if generated.geometry != geometry:
-        raise ClassifierInputError(f"reference ({geometry.name}) and generated ({generated.geometry.name}) "
-                                   "showers have different geometries")
+        raise ClassifierInputError(
+            f"reference ({geometry.name}) and generated ({generated.geometry.name}) showers have different geometries"
+        )
     settings = classifier_config(mode, preset, config)
     runs = int(n_runs if n_runs is not None else settings["n_runs"])
     if runs < 1:
@@ -143,15 +170,25 @@ def classifier_test(mode: str, reference: Showers, generated: Showers, *,
     ref_rows, gen_rows = equal_size_rows(len(reference), len(generated), seed, max_showers)
     n_per_class = len(ref_rows) if ref_rows is not None else len(reference)
     if n_per_class < MIN_SHOWERS:
-        raise ClassifierError(f"a classifier test needs at least {MIN_SHOWERS} showers per sample, "
-                              f"got {len(reference)} reference and {len(generated)} generated")
+        raise ClassifierError(
+            f"a classifier test needs at least {MIN_SHOWERS} showers per sample, "
+            f"got {len(reference)} reference and {len(generated)} generated"
+        )
     kind = INPUT_KIND[mode]
     ref_features = gen_features = None
     if kind == "high":
         ref_features = _features(reference, reference_features, ref_rows, threshold, "reference")
         gen_features = _features(generated, generated_features, gen_rows, threshold, "generated")
-    x, labels = pair_inputs(kind, reference, generated, ref_features, gen_features, threshold=threshold,
-                            reference_rows=ref_rows, generated_rows=gen_rows)
+    x, labels = pair_inputs(
+        kind,
+        reference,
+        generated,
+        ref_features,
+        gen_features,
+        threshold=threshold,
+        reference_rows=ref_rows,
+        generated_rows=gen_rows,
+    )
     torch_device = resolve_device(device)
     data = Batches(x, labels, torch_device) if mode != "bdt_high" else None
     aucs, jsds, best_epochs = [], [], []
@@ -164,37 +201,69 @@ def classifier_test(mode: str, reference: Showers, generated: Showers, *,
             trained = train_bdt(x, labels, splits, settings, init_seed, device=torch_device.type)
         else:
             preprocess = input_transform(x, splits.train, settings.get("preprocess", "none"))
-            network = seeded(lambda: _network(mode, geometry, x.shape[1], settings, preprocess), init_seed)
-            trained = train_classifier(network, data, labels, splits, epochs=int(settings["epochs"]),
-                                       batch_size=int(settings["batch_size"]), lr=float(settings["lr"]),
-                                       seed=batch_seed, eval_batch_size=int(settings["eval_batch_size"]),
-                                       progress=progress, description=description)
+            network = seeded(lambda: _network(mode, geometry, x.shape[1], settings, preprocess), init_seed)  # noqa: B023 - called at once
+            trained = train_classifier(
+                network,
+                data,
+                labels,
+                splits,
+                epochs=int(settings["epochs"]),
+                batch_size=int(settings["batch_size"]),
+                lr=float(settings["lr"]),
+                seed=batch_seed,
+                eval_batch_size=int(settings["eval_batch_size"]),
+                progress=progress,
+                description=description,
+            )
             del network
         auc, jsd = auc_and_jsd(trained.test_scores, labels[splits.test], trained.val_scores, labels[splits.val])
         aucs.append(auc)
         jsds.append(jsd)
         best_epochs.append(trained.best_epoch)
-    return ClassifierResult(mode=mode, preset=preset, auc_runs=aucs, jsd_runs=jsds, n_per_class=n_per_class,
-                            n_inputs=x.shape[1], seed=seed, device=str(torch_device), config=settings,
-                            best_epochs=best_epochs, seconds=time.perf_counter() - started)
+    return ClassifierResult(
+        mode=mode,
+        preset=preset,
+        auc_runs=aucs,
+        jsd_runs=jsds,
+        n_per_class=n_per_class,
+        n_inputs=x.shape[1],
+        seed=seed,
+        device=str(torch_device),
+        config=settings,
+        best_epochs=best_epochs,
+        seconds=time.perf_counter() - started,
+    )
 
 
-def _network(mode: str, geometry: Geometry, n_in: int, settings: Mapping[str, Any],
-             preprocess: tuple[torch.Tensor, torch.Tensor] | None) -> torch.nn.Module:
+def _network(
+    mode: str,
+    geometry: Geometry,
+    n_in: int,
+    settings: Mapping[str, Any],
+    preprocess: tuple[torch.Tensor, torch.Tensor] | None,
+) -> torch.nn.Module:
     if mode == "cnn":
         network = build_cnn(geometry, channels=int(settings["channels"]), width=int(settings["width"]))
         return network if preprocess is None else torch.nn.Sequential(Affine(*preprocess), network)
-    return DNN(n_in, width=int(settings["width"]), n_hidden=int(settings["n_hidden"]),
-               dropout=float(settings["dropout"]), preprocess=preprocess)
+    return DNN(
+        n_in,
+        width=int(settings["width"]),
+        n_hidden=int(settings["n_hidden"]),
+        dropout=float(settings["dropout"]),
+        preprocess=preprocess,
+    )
 
 
-def _features(showers: Showers, features: HighLevelFeatures | None, rows: np.ndarray | None,
-              threshold: float | None, name: str) -> HighLevelFeatures:
+def _features(
+    showers: Showers, features: HighLevelFeatures | None, rows: np.ndarray | None, threshold: float | None, name: str
+) -> HighLevelFeatures:
     """The features of the kept rows: subset of the given ones, or computed from those rows."""
     if features is None:  # chunk by chunk: compute_features makes a float64 copy of what it gets
         rows = np.arange(len(showers)) if rows is None else rows
-        chunks = [compute_features(showers[rows[i:i + FEATURE_CHUNK]], threshold)
-                  for i in range(0, len(rows), FEATURE_CHUNK)]
+        chunks = [
+            compute_features(showers[rows[i : i + FEATURE_CHUNK]], threshold)
+            for i in range(0, len(rows), FEATURE_CHUNK)
+        ]
         return HighLevelFeatures.concatenate(chunks)
     if len(features) != len(showers):
         raise ClassifierInputError(f"{len(features)} {name} feature rows for {len(showers)} {name} showers")

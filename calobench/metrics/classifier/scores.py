@@ -42,8 +42,9 @@ def auc_score(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float(roc_auc_score(labels, np.asarray(probabilities, dtype=np.float64).reshape(-1)))
 
 
-def auc_and_jsd(test_scores: np.ndarray, test_labels: np.ndarray, val_scores: np.ndarray,
-                val_labels: np.ndarray) -> tuple[float, float]:
+def auc_and_jsd(
+    test_scores: np.ndarray, test_labels: np.ndarray, val_scores: np.ndarray, val_labels: np.ndarray
+) -> tuple[float, float]:
     """Calibrate on the test split, score on the validation split: returns ``(auc, jsd)``.
 
     Scores should be the classifier's probabilities (the sigmoid of its logit), as in the protocol:

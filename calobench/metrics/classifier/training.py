@@ -93,16 +93,17 @@ WHITEN_MAX_INPUTS = 2048
 WHITEN_EIGENVALUE_FLOOR = 1e-9
 
 
-def input_moments(x: np.ndarray, rows: np.ndarray, chunk: int = 4096,
-                  covariance: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def input_moments(
+    x: np.ndarray, rows: np.ndarray, chunk: int = 4096, covariance: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and variance (or covariance matrix) of the inputs over ``rows``, float64, chunked."""
     mean = np.zeros(x.shape[1])
     for i in range(0, len(rows), chunk):
-        mean += x[rows[i:i + chunk]].sum(axis=0, dtype=np.float64)
+        mean += x[rows[i : i + chunk]].sum(axis=0, dtype=np.float64)
     mean /= len(rows)
     second = np.zeros((x.shape[1], x.shape[1]) if covariance else x.shape[1])
     for i in range(0, len(rows), chunk):
-        block = x[rows[i:i + chunk]].astype(np.float64) - mean
+        block = x[rows[i : i + chunk]].astype(np.float64) - mean
         second += block.T @ block if covariance else (block * block).sum(axis=0)
     return mean, second / len(rows)
 
@@ -152,7 +153,7 @@ class TrainedRun:
 def predict(network: nn.Module, data: Batches, rows: np.ndarray, batch_size: int) -> np.ndarray:
     """Logits (float64) of the network on the given rows, in row order."""
     network.eval()
-    out = [network(data.get(rows[i:i + batch_size])[0]).double().cpu() for i in range(0, len(rows), batch_size)]
+    out = [network(data.get(rows[i : i + batch_size])[0]).double().cpu() for i in range(0, len(rows), batch_size)]
     return torch.cat(out).numpy() if out else np.empty(0)
 
 
@@ -165,9 +166,21 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(logits, dtype=np.float64)))
 
 
-def train_classifier(network: nn.Module, data: Batches, labels: np.ndarray, splits: Splits, *, epochs: int,
-                     batch_size: int, lr: float, seed: int, eval_batch_size: int = 10_000,
-                     stop_accuracy: float = 1.0, progress: bool = True, description: str = "classifier") -> TrainedRun:
+def train_classifier(
+    network: nn.Module,
+    data: Batches,
+    labels: np.ndarray,
+    splits: Splits,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    eval_batch_size: int = 10_000,
+    stop_accuracy: float = 1.0,
+    progress: bool = True,
+    description: str = "classifier",
+) -> TrainedRun:
     """Train ``network`` (on ``data.device``) and return its best-test-accuracy outputs.
 
     Adam with learning rate ``lr``, ``BCEWithLogitsLoss``, batches of ``batch_size`` training rows
@@ -187,7 +200,7 @@ def train_classifier(network: nn.Module, data: Batches, labels: np.ndarray, spli
         network.train()
         order = rng.permutation(splits.train)
         for i in range(0, len(order), batch_size):
-            x, y = data.get(order[i:i + batch_size])
+            x, y = data.get(order[i : i + batch_size])
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(network(x), y)
             loss.backward()

@@ -45,10 +45,20 @@ class SplineAutoregressive(nn.Module):
         dropout: MADE dropout probability.
     """
 
-    def __init__(self, features: int, context_features: int, hidden_features: int, direction: Direction = "maf",
-                 n_hidden_layers: int = 2, num_bins: int = 8, tail_bound: float = 14.0,
-                 min_bin_width: float = CALOFLOW_MIN, min_bin_height: float = CALOFLOW_MIN,
-                 min_derivative: float = CALOFLOW_MIN, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        features: int,
+        context_features: int,
+        hidden_features: int,
+        direction: Direction = "maf",
+        n_hidden_layers: int = 2,
+        num_bins: int = 8,
+        tail_bound: float = 14.0,
+        min_bin_width: float = CALOFLOW_MIN,
+        min_bin_height: float = CALOFLOW_MIN,
+        min_derivative: float = CALOFLOW_MIN,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if direction not in ("maf", "iaf"):
             raise ValueError(f"direction must be 'maf' or 'iaf', got {direction!r}")
@@ -57,8 +67,14 @@ class SplineAutoregressive(nn.Module):
         self.num_bins = num_bins
         self.tail_bound = float(tail_bound)
         self.minima = (min_bin_width, min_bin_height, min_derivative)
-        self.made = ConditionalMADE(features, hidden_features, context_features, 3 * num_bins - 1,
-                                    n_hidden_layers=n_hidden_layers, dropout=dropout)
+        self.made = ConditionalMADE(
+            features,
+            hidden_features,
+            context_features,
+            3 * num_bins - 1,
+            n_hidden_layers=n_hidden_layers,
+            dropout=dropout,
+        )
         # nflows scales widths and heights by 1/sqrt(hidden) so that the initial spline is near-uniform
         self._scale = 1.0 / math.sqrt(hidden_features)
 
@@ -66,9 +82,17 @@ class SplineAutoregressive(nn.Module):
     def _spline(self, inputs: torch.Tensor, params: torch.Tensor, inverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
         k = self.num_bins
         params = params.movedim(-1, 0)  # (3K - 1, ...): contiguous slabs for the MADE's parameter-major output
-        return spline_bins_first(inputs, params[:k] * self._scale, params[k:2 * k] * self._scale, params[2 * k:],
-                                 inverse=inverse, tail_bound=self.tail_bound, min_bin_width=self.minima[0],
-                                 min_bin_height=self.minima[1], min_derivative=self.minima[2])
+        return spline_bins_first(
+            inputs,
+            params[:k] * self._scale,
+            params[k : 2 * k] * self._scale,
+            params[2 * k :],
+            inverse=inverse,
+            tail_bound=self.tail_bound,
+            min_bin_width=self.minima[0],
+            min_bin_height=self.minima[1],
+            min_derivative=self.minima[2],
+        )
 
     def _one_pass(self, inputs: torch.Tensor, context: torch.Tensor | None, inverse: bool):
         params = self.made(inputs, context)
@@ -88,7 +112,7 @@ class SplineAutoregressive(nn.Module):
         for i in range(self.features):
             params = self.made(outputs, context)[:, i]  # a full MADE pass, as published
             value, lad = self._spline(inputs[:, i], params, inverse)
-            outputs = outputs.index_copy(1, positions[i:i + 1], value[:, None])
+            outputs = outputs.index_copy(1, positions[i : i + 1], value[:, None])
             logabsdet = logabsdet + lad
             columns.append(params)
         return outputs, logabsdet, torch.stack(columns, dim=1)

@@ -15,7 +15,6 @@ from calobench.generator.seeding import derive_seed
 from calobench.generator.torch_base import TorchGenerator
 from calobench.geometry import Geometry
 from calobench.showers import Showers
-
 from calobench_caloflow.flow import ConditionalFlow
 from calobench_caloflow.flow_i import sample_layer_energies
 from calobench_caloflow.preprocessing import PUBLISHED, Conventions, flow_ii_context, flow_ii_to_voxels
@@ -47,7 +46,8 @@ class CaloFlowGenerator(TorchGenerator):
                 f"is one autoregressive flow over all voxels of a shower (published for DS1 and CaloGAN, at most "
                 f"533 voxels), and sampling it costs one network pass per voxel; supported: "
                 f"{', '.join(SUPPORTED_GEOMETRIES)}. For datasets 2 and 3 use a model built for high granularity "
-                f"(CaloFlow's layer-by-layer iCaloFlow, arXiv 2305.11934, is not part of this plugin)")
+                f"(CaloFlow's layer-by-layer iCaloFlow, arXiv 2305.11934, is not part of this plugin)"
+            )
 
     # ------------------------------------------------------------------ data
     def _subset(self, showers: Showers | None, limit: int | None, seed: int, what: str) -> Showers | None:
@@ -57,8 +57,7 @@ class CaloFlowGenerator(TorchGenerator):
         rng = np.random.default_rng(derive_seed(seed, "subset", what))
         return showers[np.sort(rng.choice(len(showers), int(limit), replace=False))]
 
-    def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0,
-            workdir: Path | None = None) -> None:
+    def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0, workdir: Path | None = None) -> None:
         self._fit_seed = int(seed)
         train = self._subset(train, self.config.get("max_train_showers"), seed, "train")
         valid = self._subset(valid, self.config.get("max_valid_showers"), seed, "valid")
@@ -66,8 +65,10 @@ class CaloFlowGenerator(TorchGenerator):
 
     def shower_tensors(self, showers: Showers) -> tuple[torch.Tensor, torch.Tensor]:
         """(incident energies (N,), voxels (N, V)) as float32 CPU tensors in MeV."""
-        return (torch.as_tensor(np.asarray(showers.incident_energies, dtype=np.float32)),
-                torch.as_tensor(np.asarray(showers.energies, dtype=np.float32)))
+        return (
+            torch.as_tensor(np.asarray(showers.incident_energies, dtype=np.float32)),
+            torch.as_tensor(np.asarray(showers.energies, dtype=np.float32)),
+        )
 
     # ------------------------------------------------------------------ preprocessing state
     def conventions_from_data(self, train: Showers) -> Conventions:
@@ -81,8 +82,10 @@ class CaloFlowGenerator(TorchGenerator):
         if scale is None:
             scale = published.u0_scale if ratio < 0.98 * published.u0_scale else 1.1 * ratio
         elif ratio > float(scale):
-            raise ConfigError(f"u0_scale={scale} is below the largest deposited / incident energy ratio "
-                              f"{ratio:.4g} of the training data; Flow I needs u0_scale > {ratio:.4g}")
+            raise ConfigError(
+                f"u0_scale={scale} is below the largest deposited / incident energy ratio "
+                f"{ratio:.4g} of the training data; Flow I needs u0_scale > {ratio:.4g}"
+            )
         threshold = self.config.get("threshold_mev")
         if threshold is None:  # the data's own readout threshold: its smallest non-zero voxel energy
             nonzero = train.energies[train.energies > 0]
@@ -105,8 +108,13 @@ class CaloFlowGenerator(TorchGenerator):
     def layer_sizes(self) -> list[int]:
         return list(self.geometry.layer_sizes)
 
-    def generate(self, flow1: ConditionalFlow, flow2: ConditionalFlow, incident_energies: torch.Tensor,
-                 generator: torch.Generator) -> torch.Tensor:
+    def generate(
+        self,
+        flow1: ConditionalFlow,
+        flow2: ConditionalFlow,
+        incident_energies: torch.Tensor,
+        generator: torch.Generator,
+    ) -> torch.Tensor:
         """CaloFlow's generation (arXiv 2106.05285 sec. III): layer energies from Flow I, normalized
         voxels from Flow II given them, renormalized, thresholded. Returns MeV.
 
@@ -120,16 +128,18 @@ class CaloFlowGenerator(TorchGenerator):
         for _ in range(MAX_REDRAWS):
             if not bool(bad.any()):
                 break
-            log.warning("%s: %d of %d showers were not finite; drawing them again", self.name, int(bad.sum()),
-                        len(showers))
+            log.warning(
+                "%s: %d of %d showers were not finite; drawing them again", self.name, int(bad.sum()), len(showers)
+            )
             showers[bad] = self._generate_once(flow1, flow2, energies[bad], generator)
             bad = ~torch.isfinite(showers).all(dim=1)
         if bool(bad.any()):
             raise PluginError(f"{self.name}: {int(bad.sum())} showers stayed non-finite after {MAX_REDRAWS} redraws")
         return showers
 
-    def _generate_once(self, flow1: ConditionalFlow, flow2: ConditionalFlow, energies: torch.Tensor,
-                       generator: torch.Generator) -> torch.Tensor:
+    def _generate_once(
+        self, flow1: ConditionalFlow, flow2: ConditionalFlow, energies: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
         assert self.conventions is not None
         layer_energies = sample_layer_energies(flow1, energies, self.conventions, generator)
         dtype = next(flow2.parameters()).dtype
@@ -147,4 +157,3 @@ def published_size(value: int | None, geometry: str, table: dict[str, int], key:
     if geometry not in table:
         raise ConfigError(f"{key}=null means the published size, which is known for {sorted(table)} only")
     return table[geometry]
-

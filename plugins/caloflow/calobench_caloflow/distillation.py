@@ -50,9 +50,16 @@ class DistillationLoss:
     kl: torch.Tensor
 
 
-def distillation_loss(teacher: ConditionalFlow, student: ConditionalFlow, x: torch.Tensor, context_x: torch.Tensor,
-                      noise: torch.Tensor, context_z: torch.Tensor, beta: float = 0.5,
-                      guided: bool = True) -> DistillationLoss:
+def distillation_loss(
+    teacher: ConditionalFlow,
+    student: ConditionalFlow,
+    x: torch.Tensor,
+    context_x: torch.Tensor,
+    noise: torch.Tensor,
+    context_z: torch.Tensor,
+    beta: float = 0.5,
+    guided: bool = True,
+) -> DistillationLoss:
     """The CaloFlow II loss on data ``x`` (with its context) and base ``noise`` (with its context).
 
     The teacher is used as it is (frozen by the caller); gradients flow through it into the student.

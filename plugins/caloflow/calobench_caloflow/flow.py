@@ -58,8 +58,9 @@ class ConditionalFlow(nn.Module):
     def permutations(self) -> list[FixedPermutation]:
         return [t for t in self.transforms if isinstance(t, FixedPermutation)]
 
-    def _chain(self, inputs: torch.Tensor, context: torch.Tensor | None, inverse: bool, return_steps: bool,
-               return_params: bool) -> FlowPass:
+    def _chain(
+        self, inputs: torch.Tensor, context: torch.Tensor | None, inverse: bool, return_steps: bool, return_params: bool
+    ) -> FlowPass:
         members = list(self.transforms)[::-1] if inverse else list(self.transforms)
         result = FlowPass(inputs, inputs.new_zeros(inputs.shape[0]), [inputs] if return_steps else [])
         outputs = inputs
@@ -76,13 +77,23 @@ class ConditionalFlow(nn.Module):
         result.output = outputs
         return result
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, return_steps: bool = False,
-                return_params: bool = False) -> FlowPass:
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        return_steps: bool = False,
+        return_params: bool = False,
+    ) -> FlowPass:
         """Density direction x -> z (``logabsdet`` = log|dz/dx|)."""
         return self._chain(x, context, False, return_steps, return_params)
 
-    def inverse(self, z: torch.Tensor, context: torch.Tensor | None = None, return_steps: bool = False,
-                return_params: bool = False) -> FlowPass:
+    def inverse(
+        self,
+        z: torch.Tensor,
+        context: torch.Tensor | None = None,
+        return_steps: bool = False,
+        return_params: bool = False,
+    ) -> FlowPass:
         """Sampling direction z -> x (``logabsdet`` = log|dx/dz|)."""
         return self._chain(z, context, True, return_steps, return_params)
 
@@ -91,19 +102,22 @@ class ConditionalFlow(nn.Module):
         result = self.forward(x, context)
         return standard_normal_log_prob(result.output) + result.logabsdet
 
-    def base_noise(self, n: int, device: torch.device, generator: torch.Generator | None = None,
-                   dtype: torch.dtype | None = None) -> torch.Tensor:
+    def base_noise(
+        self, n: int, device: torch.device, generator: torch.Generator | None = None, dtype: torch.dtype | None = None
+    ) -> torch.Tensor:
         return torch.randn(n, self.features, device=device, generator=generator, dtype=dtype)
 
-    def sample(self, context: torch.Tensor, generator: torch.Generator | None = None,
-               noise: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(
+        self, context: torch.Tensor, generator: torch.Generator | None = None, noise: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """One sample per context row."""
         if noise is None:
             noise = self.base_noise(context.shape[0], context.device, generator, context.dtype)
         return self.inverse(noise, context).output
 
-    def sample_and_log_prob(self, context: torch.Tensor, generator: torch.Generator | None = None,
-                            noise: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample_and_log_prob(
+        self, context: torch.Tensor, generator: torch.Generator | None = None, noise: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Samples and their log-density, log q(x) = log N(z) - log|dx/dz|."""
         if noise is None:
             noise = self.base_noise(context.shape[0], context.device, generator, context.dtype)

@@ -22,10 +22,18 @@ from calobench_caloflow.flow import ConditionalFlow
 from calobench_caloflow.permutations import FixedPermutation, caloflow_permutations
 
 
-def build_flow_ii(layer_sizes: Sequence[int], n_blocks: int, hidden: int, hidden_layers: int, bins: int,
-                  tail_bound: float, dropout: float, direction: Direction,
-                  permutations: Sequence[np.ndarray | torch.Tensor] | None = None,
-                  rng: np.random.Generator | None = None) -> ConditionalFlow:
+def build_flow_ii(
+    layer_sizes: Sequence[int],
+    n_blocks: int,
+    hidden: int,
+    hidden_layers: int,
+    bins: int,
+    tail_bound: float,
+    dropout: float,
+    direction: Direction,
+    permutations: Sequence[np.ndarray | torch.Tensor] | None = None,
+    rng: np.random.Generator | None = None,
+) -> ConditionalFlow:
     """The Flow-II chain. ``permutations`` (n_blocks - 1 of them) default to CaloFlow's alternation
     drawn with ``rng``; a student passes its teacher's."""
     features = int(sum(layer_sizes))
@@ -38,9 +46,18 @@ def build_flow_ii(layer_sizes: Sequence[int], n_blocks: int, hidden: int, hidden
         raise ValueError(f"{n_blocks} blocks need {n_blocks - 1} permutations, got {len(permutations)}")
     transforms: list[torch.nn.Module] = []
     for i in range(n_blocks):
-        transforms.append(SplineAutoregressive(features, context, hidden, direction=direction,
-                                               n_hidden_layers=hidden_layers, num_bins=bins, tail_bound=tail_bound,
-                                               dropout=dropout))
+        transforms.append(
+            SplineAutoregressive(
+                features,
+                context,
+                hidden,
+                direction=direction,
+                n_hidden_layers=hidden_layers,
+                num_bins=bins,
+                tail_bound=tail_bound,
+                dropout=dropout,
+            )
+        )
         if i < n_blocks - 1:
             perm = permutations[i]
             transforms.append(FixedPermutation(perm.cpu().numpy() if isinstance(perm, torch.Tensor) else perm))

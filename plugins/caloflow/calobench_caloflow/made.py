@@ -64,8 +64,15 @@ class ConditionalMADE(nn.Module):
         dropout: dropout probability after each hidden layer but the first (nflows placement).
     """
 
-    def __init__(self, features: int, hidden_features: int, context_features: int, output_multiplier: int,
-                 n_hidden_layers: int = 2, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        features: int,
+        hidden_features: int,
+        context_features: int,
+        output_multiplier: int,
+        n_hidden_layers: int = 2,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         if features < 1 or hidden_features < 1 or n_hidden_layers < 1:
             raise ValueError("MADE needs features >= 1, hidden_features >= 1 and n_hidden_layers >= 1")
@@ -76,8 +83,9 @@ class ConditionalMADE(nn.Module):
         degrees_hidden = hidden_degrees(hidden_features, features)
         self.first = MaskedLinear(degrees_hidden[:, None] >= degrees_in[None, :])
         self.context = nn.Linear(context_features, hidden_features) if context_features > 0 else None
-        self.hidden = nn.ModuleList(MaskedLinear(degrees_hidden[:, None] >= degrees_hidden[None, :])
-                                    for _ in range(n_hidden_layers - 1))
+        self.hidden = nn.ModuleList(
+            MaskedLinear(degrees_hidden[:, None] >= degrees_hidden[None, :]) for _ in range(n_hidden_layers - 1)
+        )
         degrees_out = degrees_in.repeat(output_multiplier)  # parameter-major: row m * D + i
         self.last = MaskedLinear(degrees_out[:, None] > degrees_hidden[None, :])
         self.dropout = nn.Dropout(dropout)

@@ -60,5 +60,7 @@ def full_shuffle(features: int, rng: np.random.Generator) -> np.ndarray:
 def caloflow_permutations(layer_sizes: Sequence[int], n_blocks: int, rng: np.random.Generator) -> list[np.ndarray]:
     """The ``n_blocks - 1`` permutations placed between CaloFlow II's blocks: reversal after even
     blocks, shuffle after odd ones, none after the last (arXiv 2210.14245 code, run_gamma_2023.py)."""
-    return [within_layer_reversal(layer_sizes) if i % 2 == 0 else within_layer_shuffle(layer_sizes, rng)
-            for i in range(n_blocks - 1)]
+    return [
+        within_layer_reversal(layer_sizes) if i % 2 == 0 else within_layer_shuffle(layer_sizes, rng)
+        for i in range(n_blocks - 1)
+    ]

@@ -79,7 +79,7 @@ def energies_to_u(layer_energies: torch.Tensor, incident_energies: torch.Tensor,
     remaining = torch.flip(torch.cumsum(torch.flip(layer_energies, [1]), dim=1), [1])  # sum_{j>=i} E_j
     n = layer_energies.shape[1]
     if n > 1:
-        fractions = layer_energies[:, :n - 1] / remaining[:, :n - 1].clamp_min(torch.finfo(layer_energies.dtype).tiny)
+        fractions = layer_energies[:, : n - 1] / remaining[:, : n - 1].clamp_min(torch.finfo(layer_energies.dtype).tiny)
         columns.extend(fractions.unbind(dim=1))
     return torch.stack(columns, dim=1).clamp(0.0, 1.0)
 
@@ -122,16 +122,22 @@ def normalize_layers(voxels: torch.Tensor, layer_sizes: Sequence[int]) -> tuple[
     return voxels / (scale + 1e-16 * UNIT_MEV), sums
 
 
-def flow_ii_context(incident_energies: torch.Tensor, layer_energies: torch.Tensor,
-                    conventions: Conventions) -> torch.Tensor:
+def flow_ii_context(
+    incident_energies: torch.Tensor, layer_energies: torch.Tensor, conventions: Conventions
+) -> torch.Tensor:
     """(B, 1 + n_layers) context: ``log10(E_inc / E_ref)`` and ``log10(E_i / 100 GeV + 1e-8) + offset``."""
     layers = torch.log10(layer_energies / UNIT_MEV + 1e-8) + conventions.layer_offset
     return torch.cat([flow_i_context(incident_energies, conventions), layers], dim=1)
 
 
-def voxels_to_flow_ii(voxels: torch.Tensor, incident_energies: torch.Tensor, layer_sizes: Sequence[int],
-                      conventions: Conventions, generator: torch.Generator | None = None,
-                      noise: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def voxels_to_flow_ii(
+    voxels: torch.Tensor,
+    incident_energies: torch.Tensor,
+    layer_sizes: Sequence[int],
+    conventions: Conventions,
+    generator: torch.Generator | None = None,
+    noise: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """MeV voxels -> (Flow-II inputs in logit space, Flow-II context)."""
     if noise:
         voxels = add_noise(voxels, conventions.noise_flow2_mev, generator)
@@ -139,8 +145,9 @@ def voxels_to_flow_ii(voxels: torch.Tensor, incident_energies: torch.Tensor, lay
     return logit(normalized.clamp(0.0, 1.0)), flow_ii_context(incident_energies, sums, conventions)
 
 
-def flow_ii_to_voxels(samples: torch.Tensor, layer_energies: torch.Tensor, layer_sizes: Sequence[int],
-                      threshold_mev: float) -> torch.Tensor:
+def flow_ii_to_voxels(
+    samples: torch.Tensor, layer_energies: torch.Tensor, layer_sizes: Sequence[int], threshold_mev: float
+) -> torch.Tensor:
     """Flow-II samples (logit space) and layer energies (MeV) -> voxel energies (MeV).
 
     Sigmoid, each layer renormalized to sum 1 and scaled to its energy, clamped to >= 0 and voxels
@@ -152,6 +159,6 @@ def flow_ii_to_voxels(samples: torch.Tensor, layer_energies: torch.Tensor, layer
         total = part.sum(dim=1, keepdim=True)
         safe = torch.where(total > 0, total, torch.ones_like(total))
         part = torch.where(total > 0, part / safe, torch.full_like(part, 1.0 / part.shape[1]))
-        parts.append(part * layer_energies[:, i:i + 1])
+        parts.append(part * layer_energies[:, i : i + 1])
     voxels = torch.cat(parts, dim=1).clamp_min(0.0)
     return torch.where(voxels < threshold_mev, torch.zeros_like(voxels), voxels)

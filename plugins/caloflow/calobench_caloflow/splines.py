@@ -42,11 +42,17 @@ def _knots(unnormalized: torch.Tensor, bound: float, minimum: float) -> torch.Te
     return torch.stack(knots, dim=0)
 
 
-def rational_quadratic_spline(inputs: torch.Tensor, unnormalized_widths: torch.Tensor,
-                              unnormalized_heights: torch.Tensor, unnormalized_derivatives: torch.Tensor,
-                              inverse: bool = False, tail_bound: float = 14.0,
-                              min_bin_width: float = CALOFLOW_MIN, min_bin_height: float = CALOFLOW_MIN,
-                              min_derivative: float = CALOFLOW_MIN) -> tuple[torch.Tensor, torch.Tensor]:
+def rational_quadratic_spline(
+    inputs: torch.Tensor,
+    unnormalized_widths: torch.Tensor,
+    unnormalized_heights: torch.Tensor,
+    unnormalized_derivatives: torch.Tensor,
+    inverse: bool = False,
+    tail_bound: float = 14.0,
+    min_bin_width: float = CALOFLOW_MIN,
+    min_bin_height: float = CALOFLOW_MIN,
+    min_derivative: float = CALOFLOW_MIN,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply the spline elementwise (or its inverse) and return ``(outputs, log|d outputs / d inputs|)``.
 
     Args:
@@ -56,15 +62,30 @@ def rational_quadratic_spline(inputs: torch.Tensor, unnormalized_widths: torch.T
         inverse: evaluate the inverse spline (the quadratic root of arXiv 1906.04032, eq. 6-8).
         tail_bound: B, the half-width of the spline interval; identity outside.
     """
-    return spline_bins_first(inputs, unnormalized_widths.movedim(-1, 0), unnormalized_heights.movedim(-1, 0),
-                             unnormalized_derivatives.movedim(-1, 0), inverse, tail_bound, min_bin_width,
-                             min_bin_height, min_derivative)
+    return spline_bins_first(
+        inputs,
+        unnormalized_widths.movedim(-1, 0),
+        unnormalized_heights.movedim(-1, 0),
+        unnormalized_derivatives.movedim(-1, 0),
+        inverse,
+        tail_bound,
+        min_bin_width,
+        min_bin_height,
+        min_derivative,
+    )
 
 
-def spline_bins_first(inputs: torch.Tensor, unnormalized_widths: torch.Tensor, unnormalized_heights: torch.Tensor,
-                      unnormalized_derivatives: torch.Tensor, inverse: bool = False, tail_bound: float = 14.0,
-                      min_bin_width: float = CALOFLOW_MIN, min_bin_height: float = CALOFLOW_MIN,
-                      min_derivative: float = CALOFLOW_MIN) -> tuple[torch.Tensor, torch.Tensor]:
+def spline_bins_first(
+    inputs: torch.Tensor,
+    unnormalized_widths: torch.Tensor,
+    unnormalized_heights: torch.Tensor,
+    unnormalized_derivatives: torch.Tensor,
+    inverse: bool = False,
+    tail_bound: float = 14.0,
+    min_bin_width: float = CALOFLOW_MIN,
+    min_bin_height: float = CALOFLOW_MIN,
+    min_derivative: float = CALOFLOW_MIN,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`rational_quadratic_spline` with the bin axis first: parameters (K, ...), (K, ...), (K - 1, ...).
 
     torch's CPU kernels are slow along a short last axis (a softmax over 4 bins ~50x slower than over a

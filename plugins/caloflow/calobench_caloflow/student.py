@@ -24,14 +24,13 @@ from calobench.generator.serialization import GENERATOR_FILE, read_json
 from calobench.generator.settings import TrainSettings
 from calobench.generator.training import Stage
 from calobench.showers import Showers
-
 from calobench_caloflow.common import CaloFlowGenerator, published_size
 from calobench_caloflow.distillation import distillation_loss
 from calobench_caloflow.flow import ConditionalFlow
 from calobench_caloflow.flow_i import build_flow_i, sample_layer_energies
 from calobench_caloflow.flow_ii import build_flow_ii, flow_permutations
-from calobench_caloflow.presets import STUDENT_PRESETS
 from calobench_caloflow.preprocessing import flow_ii_context, voxels_to_flow_ii
+from calobench_caloflow.presets import STUDENT_PRESETS
 from calobench_caloflow.teacher import CaloFlowTeacher
 
 #: Published student MADE widths (CFDS1 README: 736 photons, 500 pions; CF default 504 for CaloGAN).
@@ -42,8 +41,10 @@ def find_teacher_dir(path: str | Path) -> Path:
     """The directory holding a saved ``caloflow-teacher``: ``path`` itself or one directory below it."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise ConfigError(f"teacher_checkpoint {str(path)!r} does not exist; expected a directory saved by "
-                          f"caloflow-teacher (with {GENERATOR_FILE})")
+        raise ConfigError(
+            f"teacher_checkpoint {str(path)!r} does not exist; expected a directory saved by "
+            f"caloflow-teacher (with {GENERATOR_FILE})"
+        )
     candidates = [path] + (sorted(p.parent for p in path.glob(f"*/{GENERATOR_FILE}")) if path.is_dir() else [])
     for candidate in candidates:
         file = candidate / GENERATOR_FILE
@@ -51,8 +52,10 @@ def find_teacher_dir(path: str | Path) -> Path:
             data = read_json(file, what="saved-model description")
             if isinstance(data, dict) and data.get("generator") == CaloFlowTeacher.name:
                 return candidate
-    raise ConfigError(f"teacher_checkpoint {str(path)!r} holds no saved caloflow-teacher ({GENERATOR_FILE} naming "
-                      f"{CaloFlowTeacher.name!r}, in the directory or one level below)")
+    raise ConfigError(
+        f"teacher_checkpoint {str(path)!r} holds no saved caloflow-teacher ({GENERATOR_FILE} naming "
+        f"{CaloFlowTeacher.name!r}, in the directory or one level below)"
+    )
 
 
 class CaloFlowStudent(CaloFlowGenerator):
@@ -81,12 +84,16 @@ class CaloFlowStudent(CaloFlowGenerator):
     def load_teacher(self) -> CaloFlowTeacher:
         path = self.config.get("teacher_checkpoint")
         if not path:
-            raise ConfigError("caloflow-student needs a trained teacher: set teacher_checkpoint=DIR, a directory "
-                              "saved by caloflow-teacher (or a run directory holding one)")
+            raise ConfigError(
+                "caloflow-student needs a trained teacher: set teacher_checkpoint=DIR, a directory "
+                "saved by caloflow-teacher (or a run directory holding one)"
+            )
         teacher = CaloFlowTeacher.load(find_teacher_dir(path), device=self.device)
         if teacher.geometry != self.geometry:
-            raise ConfigError(f"the teacher in {path} was trained on geometry {teacher.geometry.name!r}, "
-                              f"the student is asked for {self.geometry.name!r}")
+            raise ConfigError(
+                f"the teacher in {path} was trained on geometry {teacher.geometry.name!r}, "
+                f"the student is asked for {self.geometry.name!r}"
+            )
         for parameter in teacher._require_modules().parameters():
             parameter.requires_grad_(False)
         teacher._require_modules().eval()
@@ -118,15 +125,29 @@ class CaloFlowStudent(CaloFlowGenerator):
             flow1 = copy.deepcopy(teacher_modules["flow1"]).cpu()
             permutations = flow_permutations(teacher_modules["flow2"])
         else:  # load: placeholders, overwritten by the saved weights and buffers
-            flow1 = build_flow_i(self.geometry.n_layers, arch["flow1_blocks"], arch["flow1_hidden"],
-                                 arch["flow1_hidden_layers"], arch["flow1_bins"], arch["tail_bound"],
-                                 np.random.default_rng(0))
+            flow1 = build_flow_i(
+                self.geometry.n_layers,
+                arch["flow1_blocks"],
+                arch["flow1_hidden"],
+                arch["flow1_hidden_layers"],
+                arch["flow1_bins"],
+                arch["tail_bound"],
+                np.random.default_rng(0),
+            )
             permutations = [torch.arange(self.geometry.n_voxels)] * (arch["flow2_blocks"] - 1)
         for parameter in flow1.parameters():
             parameter.requires_grad_(False)
-        flow2 = build_flow_ii(self.layer_sizes, arch["flow2_blocks"], self.student_hidden, self.config["hidden_layers"],
-                              arch["flow2_bins"], arch["tail_bound"], self.config["dropout"], "iaf",
-                              permutations=permutations)
+        flow2 = build_flow_ii(
+            self.layer_sizes,
+            arch["flow2_blocks"],
+            self.student_hidden,
+            self.config["hidden_layers"],
+            arch["flow2_bins"],
+            arch["tail_bound"],
+            self.config["dropout"],
+            "iaf",
+            permutations=permutations,
+        )
         if self._teacher is not None and self.config["init_from_teacher"]:
             self._initialize_from_teacher(flow2, arch)
         return {"flow1": flow1, "flow2": flow2}
@@ -137,9 +158,11 @@ class CaloFlowStudent(CaloFlowGenerator):
         parameters, evaluated on z instead of x: on synthetic DS1 photons the initial KL drops from
         ~6300 to ~460 nats, about one epoch of distillation."""
         if (self.student_hidden, self.config["hidden_layers"]) != (arch["flow2_hidden"], arch["flow2_hidden_layers"]):
-            raise ConfigError(f"init_from_teacher needs the teacher's MADE shape: hidden={arch['flow2_hidden']} and "
-                              f"hidden_layers={arch['flow2_hidden_layers']} (got {self.student_hidden} and "
-                              f"{self.config['hidden_layers']}); set init_from_teacher=false for another width")
+            raise ConfigError(
+                f"init_from_teacher needs the teacher's MADE shape: hidden={arch['flow2_hidden']} and "
+                f"hidden_layers={arch['flow2_hidden_layers']} (got {self.student_hidden} and "
+                f"{self.config['hidden_layers']}); set init_from_teacher=false for another width"
+            )
         assert self._teacher is not None
         flow2.load_state_dict(self._teacher._require_modules()["flow2"].state_dict())
 
@@ -157,9 +180,16 @@ class CaloFlowStudent(CaloFlowGenerator):
             layer_energies = sample_layer_energies(self.modules["flow1"], incident, self.conventions)
         context_z = flow_ii_context(incident, layer_energies, self.conventions)
         noise = float(self.config["noise_width"]) * torch.randn(x.shape, device=x.device, dtype=dtype)
-        parts = distillation_loss(teacher_flow, student_flow, x.to(dtype), context_x.to(dtype), noise,
-                                  context_z.to(dtype), beta=float(self.config["beta"]),
-                                  guided=bool(self.config["guided"]))
+        parts = distillation_loss(
+            teacher_flow,
+            student_flow,
+            x.to(dtype),
+            context_x.to(dtype),
+            noise,
+            context_z.to(dtype),
+            beta=float(self.config["beta"]),
+            guided=bool(self.config["guided"]),
+        )
         extras = {"x_term": float(parts.x_term), "z_term": float(parts.z_term), "kl": float(parts.kl)}
         if not student_flow.training:
             return parts.kl, extras
@@ -168,11 +198,16 @@ class CaloFlowStudent(CaloFlowGenerator):
     def stages(self, train: Showers, valid: Showers | None) -> Iterable[Stage]:
         assert self.modules is not None
         valid_tensors = None if valid is None or len(valid) == 0 else self.shower_tensors(valid)
-        yield Stage("student", {"flow2": self.modules["flow2"]}, self.distillation_loss, self.shower_tensors(train),
-                    valid_tensors, TrainSettings.from_config(self.config))
+        yield Stage(
+            "student",
+            {"flow2": self.modules["flow2"]},
+            self.distillation_loss,
+            self.shower_tensors(train),
+            valid_tensors,
+            TrainSettings.from_config(self.config),
+        )
 
-    def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0,
-            workdir: Path | None = None) -> None:
+    def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0, workdir: Path | None = None) -> None:
         try:
             super().fit(train, valid, seed=seed, workdir=workdir)
         finally:

@@ -14,12 +14,11 @@ from calobench.generator.seeding import derive_seed
 from calobench.generator.settings import TrainSettings
 from calobench.generator.training import Stage
 from calobench.showers import Showers
-
 from calobench_caloflow.common import CaloFlowGenerator, published_size
 from calobench_caloflow.flow_i import build_flow_i, flow_i_inputs
 from calobench_caloflow.flow_ii import build_flow_ii
-from calobench_caloflow.presets import TEACHER_PRESETS
 from calobench_caloflow.preprocessing import add_noise, layer_sums, voxels_to_flow_ii
+from calobench_caloflow.presets import TEACHER_PRESETS
 
 #: Published Flow-II MADE widths (CFDS1 README: 378 photons, 533 pions; the code default 378 for CaloGAN).
 TEACHER_HIDDEN = {"ds1-photons": 378, "ds1-pions": 533, "calogan": 378}
@@ -39,11 +38,27 @@ class CaloFlowTeacher(CaloFlowGenerator):
 
     def build_flows(self, rng: np.random.Generator) -> dict[str, nn.Module]:
         c = self.config
-        flow1 = build_flow_i(self.geometry.n_layers, c["flow1_blocks"], c["flow1_hidden"], c["flow1_hidden_layers"],
-                             c["flow1_bins"], c["tail_bound"], rng)
+        flow1 = build_flow_i(
+            self.geometry.n_layers,
+            c["flow1_blocks"],
+            c["flow1_hidden"],
+            c["flow1_hidden_layers"],
+            c["flow1_bins"],
+            c["tail_bound"],
+            rng,
+        )
         hidden = published_size(c["flow2_hidden"], self.geometry.name, TEACHER_HIDDEN, "flow2_hidden")
-        flow2 = build_flow_ii(self.layer_sizes, c["flow2_blocks"], hidden, c["flow2_hidden_layers"], c["flow2_bins"],
-                              c["tail_bound"], c["flow2_dropout"], "maf", rng=rng)
+        flow2 = build_flow_ii(
+            self.layer_sizes,
+            c["flow2_blocks"],
+            hidden,
+            c["flow2_hidden_layers"],
+            c["flow2_bins"],
+            c["tail_bound"],
+            c["flow2_dropout"],
+            "maf",
+            rng=rng,
+        )
         return {"flow1": flow1, "flow2": flow2}
 
     def build_modules(self) -> dict[str, nn.Module]:
@@ -74,10 +89,22 @@ class CaloFlowTeacher(CaloFlowGenerator):
         assert self.modules is not None
         tensors = self.shower_tensors(train)
         valid_tensors = None if valid is None or len(valid) == 0 else self.shower_tensors(valid)
-        yield Stage("flow1", {"flow1": self.modules["flow1"]}, self.flow1_loss, tensors, valid_tensors,
-                    TrainSettings.from_config(self.config, "flow1_"))
-        yield Stage("flow2", {"flow2": self.modules["flow2"]}, self.flow2_loss, tensors, valid_tensors,
-                    TrainSettings.from_config(self.config, "flow2_"))
+        yield Stage(
+            "flow1",
+            {"flow1": self.modules["flow1"]},
+            self.flow1_loss,
+            tensors,
+            valid_tensors,
+            TrainSettings.from_config(self.config, "flow1_"),
+        )
+        yield Stage(
+            "flow2",
+            {"flow2": self.modules["flow2"]},
+            self.flow2_loss,
+            tensors,
+            valid_tensors,
+            TrainSettings.from_config(self.config, "flow2_"),
+        )
 
     # ------------------------------------------------------------------ sampling
     def sample_batch(self, incident_energies: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -87,6 +114,16 @@ class CaloFlowTeacher(CaloFlowGenerator):
     def architecture(self) -> dict[str, Any]:
         """What a student needs to rebuild this teacher's Flow I and the shape of its Flow II."""
         c = self.config
-        return {key: c[key] for key in ("flow1_blocks", "flow1_hidden", "flow1_hidden_layers", "flow1_bins",
-                                        "flow2_blocks", "flow2_bins", "flow2_hidden_layers", "tail_bound")} | {
-            "flow2_hidden": published_size(c["flow2_hidden"], self.geometry.name, TEACHER_HIDDEN, "flow2_hidden")}
+        return {
+            key: c[key]
+            for key in (
+                "flow1_blocks",
+                "flow1_hidden",
+                "flow1_hidden_layers",
+                "flow1_bins",
+                "flow2_blocks",
+                "flow2_bins",
+                "flow2_hidden_layers",
+                "tail_bound",
+            )
+        } | {"flow2_hidden": published_size(c["flow2_hidden"], self.geometry.name, TEACHER_HIDDEN, "flow2_hidden")}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
 from calobench_caloflow.distillation import chi2, distillation_loss
 from calobench_caloflow.flow_ii import build_flow_ii, flow_permutations
 
@@ -12,8 +11,9 @@ from calobench_caloflow.flow_ii import build_flow_ii, flow_permutations
 def _pair(sizes, teacher_hidden=8, student_hidden=8, blocks=3, seed=0):
     torch.manual_seed(seed)
     teacher = build_flow_ii(sizes, blocks, teacher_hidden, 2, 4, 6.0, 0.0, "maf", rng=np.random.default_rng(seed))
-    student = build_flow_ii(sizes, blocks, student_hidden, 2, 4, 6.0, 0.0, "iaf",
-                            permutations=flow_permutations(teacher))
+    student = build_flow_ii(
+        sizes, blocks, student_hidden, 2, 4, 6.0, 0.0, "iaf", permutations=flow_permutations(teacher)
+    )
     return teacher.eval(), student
 
 
@@ -39,8 +39,10 @@ def test_distillation_trains_the_student_only():
     teacher, student = _pair(sizes, student_hidden=16)
     for p in teacher.parameters():
         p.requires_grad_(False)
-    assert [torch.equal(a.permutation, b.permutation) for a, b in zip(teacher.permutations, student.permutations)] \
-        == [True, True]
+    assert [torch.equal(a.permutation, b.permutation) for a, b in zip(teacher.permutations, student.permutations)] == [
+        True,
+        True,
+    ]
     optimizer = torch.optim.Adam(student.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(0)
     ctx = torch.randn(256, 3, generator=gen)
@@ -52,7 +54,7 @@ def test_distillation_trains_the_student_only():
         return distillation_loss(teacher, student, data, ctx, noise, ctx, guided=True)
 
     first = loss_now()
-    for step in range(60):
+    for _ in range(60):
         noise = torch.randn(256, 5, generator=gen)
         parts = distillation_loss(teacher, student, data, ctx, noise, ctx, beta=0.5, guided=True)
         optimizer.zero_grad()

@@ -5,14 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from normflows.utils.splines import unconstrained_rational_quadratic_spline
-
 from calobench_caloflow.autoregressive import SplineAutoregressive
 from calobench_caloflow.flow import ConditionalFlow, standard_normal_log_prob
 from calobench_caloflow.made import ConditionalMADE, hidden_degrees
-from calobench_caloflow.permutations import (FixedPermutation, caloflow_permutations, within_layer_reversal,
-                                             within_layer_shuffle)
+from calobench_caloflow.permutations import (
+    FixedPermutation,
+    caloflow_permutations,
+    within_layer_reversal,
+    within_layer_shuffle,
+)
 from calobench_caloflow.splines import rational_quadratic_spline
+from normflows.utils.splines import unconstrained_rational_quadratic_spline
 
 
 @pytest.fixture(autouse=True)
@@ -34,9 +37,18 @@ def _spline_inputs(n=500, k=6, seed=0):
 def test_spline_matches_normflows(inverse):
     x, w, h, d = _spline_inputs()
     ours, lad = rational_quadratic_spline(x, w, h, d, inverse=inverse, tail_bound=5.0)
-    ref, ref_lad = unconstrained_rational_quadratic_spline(x, w, h, d, inverse=inverse, tails="linear", tail_bound=5.0,
-                                                           min_bin_width=1e-6, min_bin_height=1e-6,
-                                                           min_derivative=1e-6)
+    ref, ref_lad = unconstrained_rational_quadratic_spline(
+        x,
+        w,
+        h,
+        d,
+        inverse=inverse,
+        tails="linear",
+        tail_bound=5.0,
+        min_bin_width=1e-6,
+        min_bin_height=1e-6,
+        min_derivative=1e-6,
+    )
     torch.testing.assert_close(ours, ref, atol=1e-10, rtol=1e-9)
     torch.testing.assert_close(lad, ref_lad, atol=1e-9, rtol=1e-8)
 
@@ -78,8 +90,9 @@ def test_hidden_degrees_cover_all_inputs():
 @pytest.mark.parametrize("hidden", [3, 13])
 def test_made_is_autoregressive_and_conditional(hidden):
     torch.manual_seed(0)
-    made = ConditionalMADE(features=6, hidden_features=hidden, context_features=2, output_multiplier=3,
-                           n_hidden_layers=3)
+    made = ConditionalMADE(
+        features=6, hidden_features=hidden, context_features=2, output_multiplier=3, n_hidden_layers=3
+    )
     x, ctx = torch.randn(1, 6), torch.randn(1, 2)
     jac = torch.autograd.functional.jacobian(lambda v: made(v, ctx), x)[0, :, :, 0, :]  # (D, mult, D)
     dependence = jac.abs().sum(dim=1) > 0  # [i, j]: output row i depends on input j
@@ -89,8 +102,9 @@ def test_made_is_autoregressive_and_conditional(hidden):
         connectivity = layer.mask @ connectivity
     connectivity = (made.last.mask @ connectivity).view(3, 6, 6).sum(dim=0) > 0  # parameter-major rows
     if hidden >= 6:
-        assert torch.equal(connectivity, torch.tril(torch.ones(6, 6, dtype=torch.bool), diagonal=-1)), \
+        assert torch.equal(connectivity, torch.tril(torch.ones(6, 6, dtype=torch.bool), diagonal=-1)), (
             "output i must be connected to every input < i"
+        )
     assert connectivity[-1, :-1].all(), "the last output must see every other input, even in a narrow MADE"
     context_reach = torch.ones(hidden)  # the context layer feeds every first-layer unit
     for layer in made.hidden:
@@ -116,7 +130,7 @@ def test_block_inverts_and_logdet_matches_autograd(direction):
     torch.testing.assert_close(back, x, atol=1e-4, rtol=0)
     torch.testing.assert_close(back_lad, -lad, atol=1e-4, rtol=0)
     for n in range(len(x)):
-        jac = torch.autograd.functional.jacobian(lambda v: block(v[None], ctx[n:n + 1])[0][0], x[n])
+        jac = torch.autograd.functional.jacobian(lambda v, n=n: block(v[None], ctx[n : n + 1])[0][0], x[n])
         assert torch.allclose(torch.triu(jac, diagonal=1), torch.zeros_like(jac)), "Jacobian must be triangular"
         torch.testing.assert_close(torch.slogdet(jac).logabsdet, lad[n], atol=1e-6, rtol=0)
 
@@ -174,7 +188,7 @@ def test_flow_density_and_sampling_agree(direction):
     torch.manual_seed(3)
     sizes = [2, 3]
     transforms = []
-    for i, perm in enumerate(caloflow_permutations(sizes, 3, np.random.default_rng(0)) + [None]):
+    for perm in caloflow_permutations(sizes, 3, np.random.default_rng(0)) + [None]:
         transforms.append(SplineAutoregressive(5, 2, 8, direction=direction, num_bins=4, tail_bound=4.0))
         if perm is not None:
             transforms.append(FixedPermutation(perm))

@@ -9,16 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from calobench_caloflow.student import CaloFlowStudent
+from calobench_caloflow.teacher import CaloFlowTeacher
+from caloflow_data import tiny_showers
 
 from calobench.errors import ConfigError
 from calobench.generator.torch_base import WEIGHTS_FILE
 from calobench.geometry import builtin_geometry
 from calobench.plugins import generators
 from calobench.testing import check_generator_contract
-from calobench_caloflow.student import CaloFlowStudent
-from calobench_caloflow.teacher import CaloFlowTeacher
-
-from caloflow_data import tiny_showers
 
 
 class Interrupt(Exception):
@@ -62,23 +61,31 @@ def test_student_contract_and_independence_from_teacher(photon_data, trained_tea
     student.save(tmp_path / "student")
     shutil.rmtree(run_dir)
     restored = CaloFlowStudent.load(tmp_path / "student", device="cpu")
-    np.testing.assert_array_equal(restored.sample(photon_data[1].incident_energies, seed=3),
-                                  student.sample(photon_data[1].incident_energies, seed=3))
+    np.testing.assert_array_equal(
+        restored.sample(photon_data[1].incident_energies, seed=3),
+        student.sample(photon_data[1].incident_energies, seed=3),
+    )
 
 
 def test_student_can_start_from_the_teachers_weights(photon_data, trained_teacher):
     from torch import nn
 
     geometry = photon_data[0].geometry
-    student = CaloFlowStudent(geometry, preset="smoke", config={"teacher_checkpoint": str(trained_teacher),
-                                                                "hidden": 8, "init_from_teacher": True})
+    student = CaloFlowStudent(
+        geometry,
+        preset="smoke",
+        config={"teacher_checkpoint": str(trained_teacher), "hidden": 8, "init_from_teacher": True},
+    )
     student.fit_preprocessing(photon_data[0])
     flows = nn.ModuleDict(student.build_modules())
     teacher_state = CaloFlowTeacher.load(trained_teacher).modules["flow2"].state_dict()
     for key, value in flows["flow2"].state_dict().items():
         assert torch.equal(value, teacher_state[key]), key
-    wider = CaloFlowStudent(geometry, preset="smoke", config={"teacher_checkpoint": str(trained_teacher),
-                                                              "hidden": 16, "init_from_teacher": True})
+    wider = CaloFlowStudent(
+        geometry,
+        preset="smoke",
+        config={"teacher_checkpoint": str(trained_teacher), "hidden": 16, "init_from_teacher": True},
+    )
     with pytest.raises(ConfigError, match="init_from_teacher"):
         wider.fit(*photon_data)
 
@@ -172,8 +179,12 @@ def test_paper_preset_uses_published_sizes():
     pions = CaloFlowTeacher(builtin_geometry("ds1-pions"), preset="paper")
     assert photons.architecture()["flow2_hidden"] == 378 and pions.architecture()["flow2_hidden"] == 533
     config = photons.config
-    assert (config["flow2_blocks"], config["flow2_bins"], config["tail_bound"], config["flow2_dropout"]) == \
-        (8, 8, 14.0, 0.05)
+    assert (config["flow2_blocks"], config["flow2_bins"], config["tail_bound"], config["flow2_dropout"]) == (
+        8,
+        8,
+        14.0,
+        0.05,
+    )
     assert (config["flow1_blocks"], config["flow1_hidden"], config["flow1_hidden_layers"]) == (6, 64, 3)
     student = CaloFlowStudent(builtin_geometry("ds1-photons"), preset="paper")
     assert student.student_hidden == 736 and student.config["batch_size"] == 175

@@ -5,18 +5,34 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from calobench_caloflow.preprocessing import (
+    ALPHA,
+    PUBLISHED,
+    UNIT_MEV,
+    add_noise,
+    energies_to_u,
+    flow_i_context,
+    flow_ii_context,
+    flow_ii_to_voxels,
+    inverse_logit,
+    layer_sums,
+    logit,
+    normalize_layers,
+    u_to_energies,
+    voxels_to_flow_ii,
+)
 
 from calobench.geometry import builtin_geometry
 from calobench.testing import random_showers
-from calobench_caloflow.preprocessing import (ALPHA, PUBLISHED, UNIT_MEV, add_noise, energies_to_u, flow_i_context,
-                                              flow_ii_context, flow_ii_to_voxels, inverse_logit, layer_sums, logit,
-                                              normalize_layers, u_to_energies, voxels_to_flow_ii)
 
 
 def _showers(n=50, seed=0):
     showers = random_showers("ds1-photons", n, seed=seed, dtype=np.float64)
-    return (torch.as_tensor(showers.incident_energies), torch.as_tensor(showers.energies),
-            list(showers.geometry.layer_sizes))
+    return (
+        torch.as_tensor(showers.incident_energies),
+        torch.as_tensor(showers.energies),
+        list(showers.geometry.layer_sizes),
+    )
 
 
 def test_u_space_round_trip_and_range():
@@ -61,7 +77,7 @@ def test_context_uses_caloflow_units():
 
 
 def test_normalization_noise_and_threshold():
-    incident, voxels, sizes = _showers(seed=2)
+    _, voxels, sizes = _showers(seed=2)
     normalized, sums = normalize_layers(voxels, sizes)
     torch.testing.assert_close(layer_sums(normalized, sizes), torch.ones_like(sums) * (sums > 0), atol=1e-9, rtol=0)
     noisy = add_noise(voxels, 1e-3, torch.Generator().manual_seed(0))

@@ -28,7 +28,9 @@ class MeanShower(Generator):
         self.shape_ = (fractions.mean(axis=0) / response.mean()).astype(np.float64)
         self.response_ = (float(response.mean()), float(response.std()))
 
-    def sample(self, incident_energies: np.ndarray, seed: int | None = None, batch_size: int | None = None) -> np.ndarray:
+    def sample(
+        self, incident_energies: np.ndarray, seed: int | None = None, batch_size: int | None = None
+    ) -> np.ndarray:
         rng = np.random.default_rng(seed)
         mean, std = self.response_
         response = np.maximum(rng.normal(mean, std, len(incident_energies)), self.config["min_response"])
@@ -38,8 +40,16 @@ class MeanShower(Generator):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         np.save(directory / "shape.npy", self.shape_)
-        (directory / "model.json").write_text(json.dumps({"geometry": self.geometry.name, "preset": self.preset,
-                                                          "config": self.config, "response": self.response_}))
+        (directory / "model.json").write_text(
+            json.dumps(
+                {
+                    "geometry": self.geometry.name,
+                    "preset": self.preset,
+                    "config": self.config,
+                    "response": self.response_,
+                }
+            )
+        )
 
     @classmethod
     def load(cls, directory: Path, device: str | None = None) -> "MeanShower":

@@ -13,12 +13,12 @@ import time
 import numpy as np
 import pytest
 import torch
-from torch import nn
-
-from calobench.geometry import builtin_geometry
 from calobench_caloflow.preprocessing import PUBLISHED
 from calobench_caloflow.student import CaloFlowStudent
 from calobench_caloflow.teacher import CaloFlowTeacher
+from torch import nn
+
+from calobench.geometry import builtin_geometry
 
 BATCH = 1000
 GEOMETRY = "ds1-photons"
@@ -32,7 +32,11 @@ def _models(preset: str) -> dict[str, object]:
     teacher.conventions = PUBLISHED[GEOMETRY]
     teacher.modules = nn.ModuleDict(teacher.build_modules()).eval()
     student = CaloFlowStudent(geometry, preset=preset, device="cpu")
-    student.conventions, student.teacher_architecture, student._teacher = teacher.conventions, teacher.architecture(), teacher
+    student.conventions, student.teacher_architecture, student._teacher = (
+        teacher.conventions,
+        teacher.architecture(),
+        teacher,
+    )
     student.modules = nn.ModuleDict(student.build_modules()).eval()
     student._teacher = None
     return {"teacher": teacher, "student": student}
@@ -59,9 +63,16 @@ def test_sampling_speed_batch_1000(benchmark, quick_models, which):
     benchmark.pedantic(_run, args=(model, energies), rounds=rounds, iterations=1, warmup_rounds=1)
     ms = benchmark.stats.stats.min / BATCH * 1e3
     _MS_PER_SHOWER[which] = ms
-    benchmark.extra_info.update({"model": model.name, "preset": "quick", "batch_size": BATCH,
-                                 "ms_per_shower": ms, "n_parameters": model.n_parameters(),
-                                 "threads": torch.get_num_threads()})
+    benchmark.extra_info.update(
+        {
+            "model": model.name,
+            "preset": "quick",
+            "batch_size": BATCH,
+            "ms_per_shower": ms,
+            "n_parameters": model.n_parameters(),
+            "threads": torch.get_num_threads(),
+        }
+    )
     if which == "student":
         if "teacher" not in _MS_PER_SHOWER:  # run alone: time the teacher once
             start = time.perf_counter()
