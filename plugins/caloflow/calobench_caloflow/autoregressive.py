@@ -25,10 +25,14 @@ from typing import Literal
 import torch
 from torch import nn
 
+from calobench.nn.splines import spline_bins_first
 from calobench_caloflow.made import ConditionalMADE
-from calobench_caloflow.splines import CALOFLOW_MIN, spline_bins_first
 
 Direction = Literal["maf", "iaf"]
+
+
+#: CaloFlow's minimum bin width, bin height and knot derivative (arXiv 2106.05285; nflows defaults are 1e-3).
+CALOFLOW_MIN = 1e-6
 
 
 class SplineAutoregressive(nn.Module):

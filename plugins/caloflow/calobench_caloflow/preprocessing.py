@@ -1,5 +1,8 @@
 """CaloFlow's data transformations, in MeV at the boundaries (arXiv 2106.05285 sec. III, 2210.14245).
 
+The generic transforms (u-space, logit, layer normalization, noise, threshold) are calobench's
+shared ones (:mod:`calobench.preprocessing`); this module holds CaloFlow's constants and contexts.
+
 Flow I (layer energies given E_inc) works in "u-space": ``u_0 = sum_i E_i / (f E_inc)`` and the
 recursive fractions ``u_i = E_i / sum_{j>=i} E_j`` for i = 0..n-2 (the last layer is implied),
 clamped to [0, 1] and mapped through ``logit(alpha + (1 - 2 alpha) u)``, alpha = 1e-6.
@@ -21,6 +24,36 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import torch
+
+from calobench.preprocessing import (
+    add_noise,
+    apply_threshold,
+    energies_to_u,
+    inverse_logit,
+    layer_sums,
+    logit,
+    normalize_layers,
+    renormalize_layers,
+    u_to_energies,
+)
+
+__all__ = [
+    "ALPHA",
+    "PUBLISHED",
+    "UNIT_MEV",
+    "Conventions",
+    "add_noise",
+    "energies_to_u",
+    "flow_i_context",
+    "flow_ii_context",
+    "flow_ii_to_voxels",
+    "inverse_logit",
+    "layer_sums",
+    "logit",
+    "normalize_layers",
+    "u_to_energies",
+    "voxels_to_flow_ii",
+]
 
 #: CaloFlow's logit regularizer (arXiv 2106.05285; MAF paper arXiv 1705.07057).
 ALPHA = 1e-6
@@ -60,68 +93,13 @@ PUBLISHED: dict[str, Conventions] = {
 }
 
 
-def logit(x: torch.Tensor, alpha: float = ALPHA) -> torch.Tensor:
-    """``logit(alpha + (1 - 2 alpha) x)`` for x in [0, 1] (CaloFlow's ``logit_trafo``)."""
-    y = alpha + (1.0 - 2.0 * alpha) * x
-    return torch.log(y) - torch.log1p(-y)
-
-
-def inverse_logit(y: torch.Tensor, alpha: float = ALPHA) -> torch.Tensor:
-    """Inverse of :func:`logit`, clamped to [0, 1]."""
-    return ((torch.sigmoid(y) - alpha) / (1.0 - 2.0 * alpha)).clamp(0.0, 1.0)
-
-
 # ---------------------------------------------------------------------- Flow I
-def energies_to_u(layer_energies: torch.Tensor, incident_energies: torch.Tensor, u0_scale: float) -> torch.Tensor:
-    """(B, n) layer energies and (B,) E_inc (MeV) -> (B, n) u-space values in [0, 1]."""
-    total = layer_energies.sum(dim=1)
-    columns = [total / (u0_scale * incident_energies)]
-    remaining = torch.flip(torch.cumsum(torch.flip(layer_energies, [1]), dim=1), [1])  # sum_{j>=i} E_j
-    n = layer_energies.shape[1]
-    if n > 1:
-        fractions = layer_energies[:, : n - 1] / remaining[:, : n - 1].clamp_min(torch.finfo(layer_energies.dtype).tiny)
-        columns.extend(fractions.unbind(dim=1))
-    return torch.stack(columns, dim=1).clamp(0.0, 1.0)
-
-
-def u_to_energies(u: torch.Tensor, incident_energies: torch.Tensor, u0_scale: float) -> torch.Tensor:
-    """Inverse of :func:`energies_to_u`: (B, n) u values in [0, 1] -> (B, n) layer energies (MeV)."""
-    remaining = u[:, 0] * u0_scale * incident_energies
-    energies = []
-    for i in range(1, u.shape[1]):
-        energy = u[:, i] * remaining
-        energies.append(energy)
-        remaining = remaining - energy
-    energies.append(remaining)
-    return torch.stack(energies, dim=1).clamp_min(0.0)
-
-
 def flow_i_context(incident_energies: torch.Tensor, conventions: Conventions) -> torch.Tensor:
     """(B, 1) context ``log10(E_inc / E_ref)`` (CaloFlow DS1: ``log10(3 E_inc / 100 GeV)``)."""
     return torch.log10(incident_energies / conventions.e_inc_ref_mev)[:, None]
 
 
 # ---------------------------------------------------------------------- Flow II
-def add_noise(voxels: torch.Tensor, width_mev: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Voxels plus uniform noise in [0, width) MeV (CaloFlow's ``--with_noise``)."""
-    if width_mev <= 0:
-        return voxels
-    noise = torch.rand(voxels.shape, generator=generator, device=voxels.device, dtype=voxels.dtype)
-    return voxels + width_mev * noise
-
-
-def layer_sums(voxels: torch.Tensor, layer_sizes: Sequence[int]) -> torch.Tensor:
-    """(B, n_voxels) -> (B, n_layers) energy per layer."""
-    return torch.stack([part.sum(dim=1) for part in torch.split(voxels, list(layer_sizes), dim=1)], dim=1)
-
-
-def normalize_layers(voxels: torch.Tensor, layer_sizes: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each layer divided by its sum (+1e-16 MeV as in CaloFlow); returns (normalized, layer energies)."""
-    sums = layer_sums(voxels, layer_sizes)
-    scale = torch.repeat_interleave(sums, torch.as_tensor(list(layer_sizes), device=voxels.device), dim=1)
-    return voxels / (scale + 1e-16 * UNIT_MEV), sums
-
-
 def flow_ii_context(
     incident_energies: torch.Tensor, layer_energies: torch.Tensor, conventions: Conventions
 ) -> torch.Tensor:
@@ -141,7 +119,7 @@ def voxels_to_flow_ii(
     """MeV voxels -> (Flow-II inputs in logit space, Flow-II context)."""
     if noise:
         voxels = add_noise(voxels, conventions.noise_flow2_mev, generator)
-    normalized, sums = normalize_layers(voxels, layer_sizes)
+    normalized, sums = normalize_layers(voxels, layer_sizes, epsilon_mev=1e-16 * UNIT_MEV)
     return logit(normalized.clamp(0.0, 1.0)), flow_ii_context(incident_energies, sums, conventions)
 
 
@@ -153,12 +131,5 @@ def flow_ii_to_voxels(
     Sigmoid, each layer renormalized to sum 1 and scaled to its energy, clamped to >= 0 and voxels
     below ``threshold_mev`` set to 0 (CaloFlow's post-processing).
     """
-    shares = inverse_logit(samples)
-    parts = []
-    for i, part in enumerate(torch.split(shares, list(layer_sizes), dim=1)):
-        total = part.sum(dim=1, keepdim=True)
-        safe = torch.where(total > 0, total, torch.ones_like(total))
-        part = torch.where(total > 0, part / safe, torch.full_like(part, 1.0 / part.shape[1]))
-        parts.append(part * layer_energies[:, i : i + 1])
-    voxels = torch.cat(parts, dim=1).clamp_min(0.0)
-    return torch.where(voxels < threshold_mev, torch.zeros_like(voxels), voxels)
+    voxels = renormalize_layers(inverse_logit(samples, ALPHA), layer_energies, layer_sizes)
+    return apply_threshold(voxels, threshold_mev)

@@ -1,4 +1,5 @@
-"""CaloFlow's preprocessing: u-space, logit, layer normalization, context units, post-processing."""
+"""CaloFlow's preprocessing: its constants, context units and post-processing (the shared transforms are
+tested in tests/test_preprocessing.py)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,15 @@ import numpy as np
 import pytest
 import torch
 from calobench_caloflow.preprocessing import (
-    ALPHA,
     PUBLISHED,
     UNIT_MEV,
     add_noise,
-    energies_to_u,
     flow_i_context,
     flow_ii_context,
     flow_ii_to_voxels,
-    inverse_logit,
     layer_sums,
     logit,
     normalize_layers,
-    u_to_energies,
     voxels_to_flow_ii,
 )
 
@@ -33,25 +30,6 @@ def _showers(n=50, seed=0):
         torch.as_tensor(showers.energies),
         list(showers.geometry.layer_sizes),
     )
-
-
-def test_u_space_round_trip_and_range():
-    incident, voxels, sizes = _showers()
-    layers = layer_sums(voxels, sizes)
-    u = energies_to_u(layers, incident, 2.42)
-    assert u.shape == layers.shape and (u >= 0).all() and (u <= 1).all()
-    torch.testing.assert_close(u[:, 0], layers.sum(1) / (2.42 * incident))
-    torch.testing.assert_close(u[:, 1], layers[:, 0] / layers.sum(1))
-    torch.testing.assert_close(u_to_energies(u, incident, 2.42), layers, rtol=1e-12, atol=1e-9)
-
-
-def test_logit_round_trip_and_bounds():
-    x = torch.tensor([0.0, 1e-9, 0.3, 1.0], dtype=torch.float64)
-    y = logit(x)
-    torch.testing.assert_close(y[0], torch.log(torch.tensor(ALPHA / (1 - ALPHA), dtype=torch.float64)))
-    assert torch.allclose(y[3], -y[0]) and y.abs().max() < 14.0  # inside CaloFlow's tail bound
-    torch.testing.assert_close(inverse_logit(y), x, atol=1e-12, rtol=1e-9)
-    assert inverse_logit(torch.tensor([-50.0, 50.0])).tolist() == [0.0, 1.0]
 
 
 def test_flow_ii_round_trip_without_noise():

@@ -8,6 +8,9 @@ The parametrization (softmax widths and heights with a minimum size, softplus de
 minimum value) is the one of nflows / normflows ``unconstrained_rational_quadratic_spline``; this
 version avoids boolean-mask gathers (it evaluates every element and selects with ``torch.where``),
 which keeps shapes static and is faster for the one-dimension-at-a-time inverse of a MAF.
+
+It is calobench's one spline: every flow plugin (CaloFlow's MADE blocks, coupling blocks of other
+models) uses it, and ``tests/test_nn_splines.py`` checks it against normflows' function to 1e-9.
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ import math
 import torch
 from torch.nn import functional as F
 
-#: CaloFlow's minimum bin width, bin height and knot derivative (arXiv 2106.05285; nflows defaults are 1e-3).
-CALOFLOW_MIN = 1e-6
+#: nflows / normflows defaults of the minimum bin width, bin height and knot derivative
+#: (CaloFlow uses 1e-6, arXiv 2106.05285; CaloINN the defaults).
+DEFAULT_MIN_BIN_WIDTH = 1e-3
+DEFAULT_MIN_BIN_HEIGHT = 1e-3
+DEFAULT_MIN_DERIVATIVE = 1e-3
 
 
 def _knots(unnormalized: torch.Tensor, bound: float, minimum: float) -> torch.Tensor:
@@ -49,9 +55,9 @@ def rational_quadratic_spline(
     unnormalized_derivatives: torch.Tensor,
     inverse: bool = False,
     tail_bound: float = 14.0,
-    min_bin_width: float = CALOFLOW_MIN,
-    min_bin_height: float = CALOFLOW_MIN,
-    min_derivative: float = CALOFLOW_MIN,
+    min_bin_width: float = DEFAULT_MIN_BIN_WIDTH,
+    min_bin_height: float = DEFAULT_MIN_BIN_HEIGHT,
+    min_derivative: float = DEFAULT_MIN_DERIVATIVE,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Apply the spline elementwise (or its inverse) and return ``(outputs, log|d outputs / d inputs|)``.
 
@@ -82,9 +88,9 @@ def spline_bins_first(
     unnormalized_derivatives: torch.Tensor,
     inverse: bool = False,
     tail_bound: float = 14.0,
-    min_bin_width: float = CALOFLOW_MIN,
-    min_bin_height: float = CALOFLOW_MIN,
-    min_derivative: float = CALOFLOW_MIN,
+    min_bin_width: float = DEFAULT_MIN_BIN_WIDTH,
+    min_bin_height: float = DEFAULT_MIN_BIN_HEIGHT,
+    min_derivative: float = DEFAULT_MIN_DERIVATIVE,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`rational_quadratic_spline` with the bin axis first: parameters (K, ...), (K, ...), (K - 1, ...).
 
