@@ -81,6 +81,20 @@ def detect_format(handle: h5py.File, source: str) -> Format:
     )
 
 
+#: Incident energies read per chunk when only they are needed (8 MB of float64).
+INCIDENT_CHUNK = 2**20
+
+
+def _check_incident(values: np.ndarray, source: str, offset: int) -> None:
+    bad = ~np.isfinite(values) | (values <= 0)
+    if bad.any():
+        index = int(np.argmax(bad))
+        raise ShowerFileError(
+            f"{source}: {int(bad.sum())} incident energies are not finite and positive "
+            f"(first at shower {index + offset}: {values[index]})"
+        )
+
+
 class ShowerFile:
     """An open shower file that reads showers in chunks.
 
@@ -174,6 +188,13 @@ class ShowerFile:
     def _read_incident(self, start: int, stop: int) -> np.ndarray:
         values = np.asarray(self._guarded(lambda: self._einc[start:stop]), dtype=np.float64).reshape(-1)
         return values * GEV if self.format == "calogan" else values
+
+    def iter_incident_energies(self, chunk_size: int = INCIDENT_CHUNK) -> Iterator[np.ndarray]:
+        """Stream the incident energies (MeV, float64) in chunks, each checked to be finite and positive."""
+        for start in range(0, self.n_showers, chunk_size):
+            values = self._read_incident(start, min(start + chunk_size, self.n_showers))
+            _check_incident(values, str(self.path), start)
+            yield values
 
     def _guarded(self, read):
         try:
@@ -272,6 +293,14 @@ class ShowerSet:
 
     def incident_energies(self) -> np.ndarray:
         return np.concatenate([h._read_incident(a, b) for h, (a, b) in zip(self._files, self._windows)])
+
+    def iter_incident_energies(self, chunk_size: int = INCIDENT_CHUNK) -> Iterator[np.ndarray]:
+        """Stream the incident energies (MeV, float64) in chunks, each checked to be finite and positive."""
+        for start in range(0, self.n_showers, chunk_size):
+            stop = min(start + chunk_size, self.n_showers)
+            values = np.concatenate([h._read_incident(a, b) for h, a, b, _ in self._pieces(start, stop)])
+            _check_incident(values, str(self.path), start)
+            yield values
 
     def read(self, start: int = 0, stop: int | None = None, validate: bool = True) -> Showers:
         stop = self.n_showers if stop is None else min(stop, self.n_showers)

@@ -117,7 +117,10 @@ def environment_provenance(device: str | None = None) -> dict[str, Any]:
 
 
 def result_filename(model: str, seed: int) -> str:
-    return f"{model}-seed{seed}.json"
+    """``<model>-seed<seed>.json`` for a model name that is safe as a file name."""
+    from calobench.names import check_name
+
+    return f"{check_name(model, 'model')}-seed{int(seed)}.json"
 
 
 def write_result(directory: str | Path, result: dict[str, Any]) -> Path:

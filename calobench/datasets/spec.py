@@ -39,6 +39,7 @@ from typing import Any, Literal
 
 from calobench.errors import DatasetError
 from calobench.geometry import BUILTIN_GEOMETRIES, Geometry, builtin_geometry
+from calobench.names import child_path
 from calobench.paths import data_dir
 
 if sys.version_info >= (3, 11):
@@ -171,10 +172,10 @@ class DatasetSpec:
 
     def directory(self) -> Path:
         """Where this data set's files live: ``<data dir>/<name>/``."""
-        return data_dir() / self.name
+        return child_path(data_dir(), self.name, "data set")
 
     def path(self, file: FileSpec) -> Path:
-        return self.directory() / file.name
+        return child_path(self.directory(), file.name, "data-set file")
 
     def paths(self, role: str) -> list[Path]:
         return [self.path(f) for f in self.files_for(role)]

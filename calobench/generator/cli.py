@@ -130,6 +130,11 @@ def _sample_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help="showers per generator batch (default: the model's)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
+    parser.add_argument(
+        "--allow-other-version",
+        action="store_true",
+        help="load a run trained with another version of the generator's distribution",
+    )
 
 
 def _sample_run(args: argparse.Namespace) -> int:
@@ -143,6 +148,7 @@ def _sample_run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         device=args.device,
+        allow_other_version=args.allow_other_version,
     )
     rate = result.n_showers / result.seconds if result.seconds > 0 else float("inf")
     print(

@@ -30,6 +30,8 @@ import numpy as np
 from calobench.errors import CalobenchError, ConfigError
 from calobench.leaderboard.histograms import leaderboard_histograms
 from calobench.leaderboard.suites import Suite
+from calobench.locking import exclusive
+from calobench.names import check_name, child_path
 from calobench.results import environment_provenance, read_result, result_filename, write_result
 
 log = logging.getLogger("calobench.leaderboard")
@@ -44,7 +46,7 @@ class SuitePaths:
 
     @property
     def directory(self) -> Path:
-        return self.root / self.suite
+        return child_path(self.root, self.suite, "suite")
 
     @property
     def results(self) -> Path:
@@ -59,10 +61,10 @@ class SuitePaths:
         return self.directory / "runs"
 
     def run_dir(self, model: str, seed: int) -> Path:
-        return self.runs / f"{model}-seed{seed}"
+        return child_path(self.runs, f"{check_name(model, 'model')}-seed{int(seed)}", "run directory")
 
     def report_dir(self, model: str, seed: int) -> Path:
-        return self.reports / f"{model}-seed{seed}"
+        return child_path(self.reports, f"{check_name(model, 'model')}-seed{int(seed)}", "report directory")
 
 
 @dataclass
@@ -162,7 +164,7 @@ def run_model(
     """Run every step for one (model, seed) and return its result (also on failure)."""
     from calobench.datasets import get_dataset, role_checksums
     from calobench.evaluation import evaluate
-    from calobench.generator.runs import ENERGIES_FILE, load_run_model, sample_run, train_run
+    from calobench.generator.runs import load_run_model, run_incident_energies, sample_run, train_run
     from calobench.plugins import generators
     from calobench.timing import time_generator
 
@@ -262,7 +264,7 @@ def run_model(
     if timing is None:
         log.info("[%s seed %d] timing generation at batch sizes %s", model, seed, list(suite.timing_batch_sizes))
         _, generator = _step("timing", load_run_model, run_dir, device=device)
-        pool = np.load(run_dir / ENERGIES_FILE, allow_pickle=False)
+        pool = run_incident_energies(run_dir)
         timing = _step("timing", time_generator, generator, pool, suite.timing_batch_sizes, suite.timing_repeats, seed)
         _remember(run_dir, steps, "timing", timing)
 
@@ -337,7 +339,13 @@ def run_suite(
     for name in wanted:
         registry.get(name)  # unknown names fail early, with suggestions
     wanted = ordered_models(wanted, registry)
-    device = device or suite.device
+    paths.directory.mkdir(parents=True, exist_ok=True)
+    with exclusive(paths.directory, f"leaderboard suite {suite.name!r} in {paths.directory}"):
+        return _run_locked(suite, paths, wanted, device or suite.device, fresh)
+
+
+def _run_locked(suite: Suite, paths: SuitePaths, wanted: list[str], device: str, fresh: bool) -> RunSummary:
+    """:func:`run_suite` once the suite directory is locked."""
     summary = RunSummary()
     reference = reference_sample(suite, paths)
     for seed in suite.seeds:
