@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from calobench.atomic import commit, temporary_path
-from calobench.errors import GeometryError, ShowerFileError
+from calobench.errors import GeometryError, ShowerFileError, VoxelCountError
 from calobench.geometry import Geometry, detect_geometry, resolve_geometry
 from calobench.showers import Showers, check_shower_arrays
 
@@ -170,12 +170,16 @@ class ShowerFile:
         except GeometryError as exc:
             raise ShowerFileError(f"{source}: {exc}") from exc
         if self.geometry.n_voxels != n_voxels:
-            raise ShowerFileError(
+            raise VoxelCountError(
                 f"{source}: geometry {self.geometry.name} expects {self.geometry.n_voxels} voxels per shower, "
                 f"found {n_voxels}"
             )
         self.n_showers = n_showers
-        self.dtype = np.result_type(*[d.dtype for d in self._voxels], np.float32)
+        # reading gives float64 for float64 files and float32 for everything else (float16, integers)
+        wide = any(d.dtype == np.float64 for d in self._voxels)
+        self.dtype = np.dtype(np.float64) if wide else np.dtype(np.float32)
+        #: the voxel type(s) as stored in the file (``dtype`` is what reading returns)
+        self.stored_dtype = "/".join(dict.fromkeys(str(d.dtype) for d in self._voxels))
 
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:
@@ -215,8 +219,8 @@ class ShowerFile:
         else:
             blocks = [self._guarded(lambda d=d: d[start:stop]) for d in self._voxels]
             voxels = np.concatenate([b.reshape(len(b), -1) for b in blocks], axis=1)
-        if voxels.dtype.kind != "f":
-            voxels = voxels.astype(np.float32)
+        if voxels.dtype != self.dtype:
+            voxels = voxels.astype(self.dtype)
         check_shower_arrays(incident, voxels, self.geometry, source=str(self.path), offset=start, check_values=validate)
         return Showers(incident, voxels, self.geometry)
 
@@ -273,6 +277,7 @@ class ShowerSet:
         formats = {f.format for f in self._files}
         self.format = self._files[0].format if len(formats) == 1 else "mixed"
         self.dtype = np.result_type(*[f.dtype for f in self._files])
+        self.stored_dtype = "/".join(dict.fromkeys(f.stored_dtype for f in self._files))
         self.n_showers = sum(b - a for a, b in self._windows)
         self.path = (
             Path(self._files[0].path) if len(self._files) == 1 else Path(" + ".join(str(f.path) for f in self._files))

@@ -157,7 +157,10 @@ def test_run_records_finished_failed_and_unsupported_models(host, tmp_path):
 
     page = render_suite("tiny", "Tiny test suite", paths.results, "ds1-photons")
     readme = page.files["README.md"]
-    assert "failed: train: PluginError: " in readme and "raised in fit(): RuntimeError: boom: this plugin cannot train" in readme
+    assert (
+        "failed: train: PluginError: " in readme
+        and "raised in fit(): RuntimeError: boom: this plugin cannot train" in readme
+    )
     assert "**example-mean-shower**" in readme and "not applicable" in readme
     # rendered from result files only: rendering twice gives the same bytes, and --check sees edits
     write_page(page, paths.directory)

@@ -210,9 +210,7 @@ def test_duplicate_name_is_refused_to_both_providers(fake_site: Path) -> None:
     assert "fake-hello" in host.commands  # the plugin's other names are unaffected
 
 
-def test_disabling_one_claimant_gives_the_name_to_the_other(
-    fake_site: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_disabling_one_claimant_gives_the_name_to_the_other(fake_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(plugins.DISABLE_ENV, "fakeduplicate")
     host = PluginHost(_fake_entry_points("fakegood", "fakeduplicate"))
     assert host.generators.provider("fake-good-model").distribution == "fake-good-dist"

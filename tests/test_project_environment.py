@@ -8,8 +8,9 @@ import json
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 

@@ -10,13 +10,12 @@ import pytest
 import torch
 
 from calobench.cli.main import main
-from calobench.datasets import DatasetSpec, FileSpec
 from calobench.formats import open_showers, read_showers
 from calobench.generator.checkpoint import load_checkpoint
 from calobench.generator.examples import TinyGaussian
 from calobench.plugins import PluginHost, set_host
 from calobench.registry import Provider
-from calobench.testing import write_random_file
+from calobench.testing import random_dataset, write_random_file
 
 
 class Interruptible(TinyGaussian):
@@ -36,34 +35,13 @@ class Interruptible(TinyGaussian):
             self.callbacks.append(interrupt)
 
 
-def _maker(spec, file, path, n_showers=None, seed=None):
-    write_random_file(path, spec.geometry, n=n_showers or file.n_showers, seed=file.seed if seed is None else seed)
-
-
 @pytest.fixture
 def host():
     """The installed plugins plus a test torch generator and a tiny synthetic data set."""
     host = PluginHost()
     test_provider = Provider("tests", "calobench-tests", "0.0")
     host.generators.add(Interruptible.name, Interruptible, test_provider)
-    host.datasets.add(
-        "synthetic-tiny",
-        DatasetSpec(
-            name="synthetic-tiny",
-            title="tiny",
-            kind="synthetic",
-            geometry="ds1-photons",
-            particle="photon",
-            format="calochallenge",
-            energy_range_mev=(1e3, 1e5),
-            maker=_maker,
-            files=(
-                FileSpec("t_1.hdf5", "train", n_showers=60, seed=1),
-                FileSpec("t_2.hdf5", "reference", n_showers=20, seed=2),
-            ),
-        ),
-        test_provider,
-    )
+    host.datasets.add("synthetic-tiny", random_dataset("synthetic-tiny", 60, 20), test_provider)
     previous = set_host(host)
     yield host
     set_host(previous)

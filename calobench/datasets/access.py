@@ -17,7 +17,7 @@ from calobench.datasets.checksums import ChecksumStore, md5_file
 from calobench.datasets.local import file_status, verify
 from calobench.datasets.spec import ROLES, DatasetSpec, FileSpec
 from calobench.errors import ChecksumError, DatasetError, RegistryError
-from calobench.locking import exclusive
+from calobench.locking import LockError, exclusive
 
 log = logging.getLogger("calobench.datasets")
 
@@ -115,6 +115,11 @@ def make_files(
         seen.add(file.name)
         path = spec.path(file)
         if path.is_file() and not force:
+            try:
+                with exclusive(path, f"data-set file {path}"):
+                    remove_stale_partials(path)
+            except LockError:
+                pass  # another process is making it: its partial file is not stale
             done.append((path, False))
             continue
         done.append((make_file(spec, file, n_showers, seed), True))

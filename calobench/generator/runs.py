@@ -35,7 +35,7 @@ import numpy as np
 
 from calobench import __version__
 from calobench.atomic import write_json_atomic
-from calobench.errors import CheckpointError, ConfigError, GeometryError, ShowerFileError
+from calobench.errors import CheckpointError, ConfigError, GeometryError, ShowerFileError, VoxelCountError
 from calobench.formats import ShowerWriter, open_showers
 from calobench.generator.base import Generator, resolve_config
 from calobench.generator.checkpoint import read_json
@@ -176,9 +176,15 @@ def read_run(directory: str | Path) -> dict[str, Any]:
             f"{directory} is not a calobench run directory (no {RUN_FILE}); "
             "train one with `calobench train MODEL --dataset ... --out DIR`"
         )
-    run = read_json(directory / RUN_FILE, what="run description")
+    hint = "; `calobench train ... --force` discards the directory's contents and trains again"
+    try:
+        run = read_json(directory / RUN_FILE, what="run description")
+    except CheckpointError as exc:
+        raise CheckpointError(f"{exc}{hint}") from exc
     if not isinstance(run, dict) or run.get("schema_version") != RUN_SCHEMA:
-        raise CheckpointError(f"{directory / RUN_FILE} is not a calobench run description (schema {RUN_SCHEMA})")
+        raise CheckpointError(
+            f"{directory / RUN_FILE} is not a calobench run description (schema {RUN_SCHEMA}){hint}"
+        )
     return run
 
 
@@ -420,9 +426,7 @@ def _energy_source(path: str | Path, geometry: Geometry) -> Iterator[Any]:
     else in whatever geometry the file has (only its incident energies are read)."""
     try:
         handle = open_showers(path, geometry)
-    except ShowerFileError as first:
-        if "expects" not in str(first):  # a damaged or truncated file: report that, not a geometry mismatch
-            raise
+    except VoxelCountError as first:  # another geometry: only its incident energies are needed
         try:
             handle = open_showers(path)
         except ShowerFileError:
