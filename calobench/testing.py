@@ -138,7 +138,8 @@ def response_likelihood_auc(reference: Showers, generated: Showers, seed: int = 
         llr = np.zeros(len(ratio))
         for value in np.unique(energy):
             fit_ref, fit_gen = ref_fit[0][ref_fit[1] == value], gen_fit[0][gen_fit[1] == value]
-            edges = np.linspace(*np.percentile(np.concatenate([fit_ref, fit_gen]), [0.05, 99.95]), n_bins + 1)
+            low, high = np.percentile(np.concatenate([fit_ref, fit_gen]), [0.05, 99.95])
+            edges = np.linspace(low, high, n_bins + 1)
             density_ref = np.histogram(fit_ref, edges)[0] + 0.5
             density_gen = np.histogram(fit_gen, edges)[0] + 0.5
             here = energy == value
