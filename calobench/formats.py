@@ -13,10 +13,10 @@ only when complete, so an interrupted write never leaves a half-written file und
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import h5py
 import numpy as np
@@ -244,7 +244,7 @@ class ShowerFile:
 
 
 #: One part of a shower source: a file, optionally restricted to the rows ``start:stop``.
-Part = "str | Path | tuple[str | Path, int, int | None]"
+Part: TypeAlias = "str | Path | tuple[str | Path, int, int | None]"
 
 
 class ShowerSet:
@@ -254,7 +254,7 @@ class ShowerSet:
     file can use row windows of one file. Same reading interface as :class:`ShowerFile`.
     """
 
-    def __init__(self, parts: "list[Part]", geometry: "Geometry | str | Path | None" = None) -> None:
+    def __init__(self, parts: "Sequence[Part]", geometry: "Geometry | str | Path | None" = None) -> None:
         if not parts:
             raise ShowerFileError("no shower files given")
         self._files: list[ShowerFile] = []
@@ -333,7 +333,7 @@ class ShowerSet:
 
 
 def open_showers(
-    source: "Part | list[Part]", geometry: "Geometry | str | Path | None" = None
+    source: "str | Path | Sequence[Part]", geometry: "Geometry | str | Path | None" = None
 ) -> "ShowerFile | ShowerSet":
     """Open a CaloChallenge or CaloGAN shower file for chunked reading.
 
@@ -347,7 +347,7 @@ def open_showers(
 
 
 def read_showers(
-    source: "Part | list[Part]",
+    source: "str | Path | Sequence[Part]",
     geometry: "Geometry | str | Path | None" = None,
     max_showers: int | None = None,
     validate: bool = True,

@@ -77,9 +77,12 @@ def random_dataset(name: str, n_train: int = 60, n_reference: int = 20, geometry
     directory), for tests that need a registered data set: add it to a test host's ``datasets``."""
     from calobench.datasets.spec import DatasetSpec, FileSpec
 
-    def maker(spec: DatasetSpec, file: FileSpec, path: Path, n_showers: int | None = None, seed: int | None = None):
+    def maker(
+        spec: DatasetSpec, file: FileSpec, path: Path, /, n_showers: int | None = None, seed: int | None = None
+    ) -> None:
         n = n_showers or file.n_showers or 1
-        write_random_file(path, spec.geometry, n=n, seed=file.seed if seed is None else seed)
+        chosen = seed if seed is not None else file.seed if file.seed is not None else 0
+        write_random_file(path, spec.geometry, n=n, seed=chosen)
 
     return DatasetSpec(
         name=name,

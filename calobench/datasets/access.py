@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TypeAlias
 
 from calobench.datasets.checksums import ChecksumStore, md5_file
 from calobench.datasets.local import file_status, verify
@@ -21,7 +22,7 @@ from calobench.locking import LockError, exclusive
 
 log = logging.getLogger("calobench.datasets")
 
-Part = "Path | tuple[Path, int, int | None]"
+Part: TypeAlias = "Path | tuple[Path, int, int | None]"
 
 
 def get_dataset(name: str) -> DatasetSpec:

@@ -90,12 +90,14 @@ def open_inputs(
         geometry_object = resolve_geometry(geometry) if geometry is not None else None
     with contextlib.ExitStack() as stack:
         try:
-            generated_source = stack.enter_context(open_showers(generated, geometry_object))
+            generated_source = open_showers(generated, geometry_object)
+            stack.enter_context(generated_source)
         except ShowerFileError as exc:
             raise ShowerFileError(f"generated sample: {exc}") from exc
         chosen = geometry_object or generated_source.geometry
         try:
-            reference_source = stack.enter_context(open_showers(reference_parts, chosen))
+            reference_source = open_showers(reference_parts, chosen)
+            stack.enter_context(reference_source)
         except VoxelCountError as exc:
             if geometry_object is None:
                 raise EvaluationInputError(_mismatch(reference_parts, generated_source)) from exc

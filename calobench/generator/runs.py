@@ -36,7 +36,7 @@ import numpy as np
 from calobench import __version__
 from calobench.atomic import write_json_atomic
 from calobench.errors import CheckpointError, ConfigError, GeometryError, ShowerFileError, VoxelCountError
-from calobench.formats import ShowerWriter, open_showers
+from calobench.formats import Format, ShowerWriter, open_showers
 from calobench.generator.base import Generator, resolve_config
 from calobench.generator.checkpoint import read_json
 from calobench.generator.checks import plugin_call
@@ -45,6 +45,7 @@ from calobench.generator.serialization import geometry_to_dict
 from calobench.geometry import Geometry, resolve_geometry
 from calobench.locking import exclusive
 from calobench.memory import check_showers_fit
+from calobench.showers import Showers
 
 log = logging.getLogger("calobench.runs")
 
@@ -123,7 +124,7 @@ def resolve_training_data(dataset: str, geometry: "str | Path | None" = None) ->
                 chosen, fmt = handle.geometry, handle.format
         except GeometryError as exc:
             raise ShowerFileError(f"{path}: {exc}") from exc
-        record = {"name": None, "files": _describe_parts([path], {})}
+        record: dict[str, Any] = {"name": None, "files": _describe_parts([path], {})}
         return TrainingData([path], chosen, fmt, None, record)
     from calobench.datasets import ensure_files, get_dataset
 
@@ -182,9 +183,7 @@ def read_run(directory: str | Path) -> dict[str, Any]:
     except CheckpointError as exc:
         raise CheckpointError(f"{exc}{hint}") from exc
     if not isinstance(run, dict) or run.get("schema_version") != RUN_SCHEMA:
-        raise CheckpointError(
-            f"{directory / RUN_FILE} is not a calobench run description (schema {RUN_SCHEMA}){hint}"
-        )
+        raise CheckpointError(f"{directory / RUN_FILE} is not a calobench run description (schema {RUN_SCHEMA}){hint}")
     return run
 
 
@@ -336,6 +335,7 @@ def _train_locked(
     tmp = out / f".{ENERGIES_FILE}.tmp.npy"
     np.save(tmp, np.asarray(showers.incident_energies, dtype=np.float64), allow_pickle=False)
     os.replace(tmp, energies_path)
+    valid: Showers | None
     if valid_fraction > 0 and len(showers) >= 2:
         train, valid = showers.split([1.0 - valid_fraction, valid_fraction], seed=derive_seed(seed, "validation"))
         if len(valid) == 0:
@@ -530,7 +530,7 @@ def sample_run(
     checkpoint = Path(checkpoint)
     run, model = load_run_model(checkpoint, device, allow_other_version)
     geometry = model.geometry
-    fmt = "calogan" if geometry.kind == "cartesian" else run.get("format", "calochallenge")
+    fmt: Format = "calogan" if geometry.kind == "cartesian" else run.get("format", "calochallenge")
     batch = int(batch_size or model.config.get("sample_batch_size") or 10000)
     chunk = max(1, min(batch, SAMPLE_CHUNK_BYTES // (4 * geometry.n_voxels)))
     with ExitStack() as stack:
