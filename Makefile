@@ -1,6 +1,7 @@
 # The two commands of the README's quick start:
 #   make run   - install calobench and every plugin in plugins/ into .venv, run the quick leaderboard
 #   make test  - install calobench (with test extras) and every plugin into .venv, lint, run the tests
+#                (the test extra includes the distributed extra: the Dask sweep tests run too)
 # Both install the tested versions pinned in constraints.txt (pyproject.toml keeps ranges for users).
 #   make lock        - refresh constraints.txt with the newest versions the ranges allow
 #   make test-latest - run the tests in .venv-latest against the newest versions the ranges allow

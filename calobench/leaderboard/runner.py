@@ -318,18 +318,11 @@ def made_here(paths: SuitePaths, model: str, seed: int) -> bool:
     return bool(_steps(paths.run_dir(model, seed)).get(RESULT_STEP))
 
 
-def run_suite(
-    suite: Suite,
-    root: Path = Path("leaderboards"),
-    models: list[str] | None = None,
-    device: str | None = None,
-    fresh: bool = False,
-) -> RunSummary:
-    """Run (or resume) a suite; see the module docstring. Returns what happened per model."""
+def selected_models(suite: Suite, models: list[str] | None = None) -> list[str]:
+    """The suite's models (or ``models``), unknown names refused with suggestions, dependencies first."""
     from calobench.plugins import generators
 
     registry = generators()
-    paths = SuitePaths(root, suite.name)
     wanted = list(suite.models) if suite.models is not None else registry.names()
     if models:
         unknown = [m for m in models if m not in registry]
@@ -338,10 +331,73 @@ def run_suite(
         wanted = [m for m in wanted if m in models] + [m for m in models if m not in wanted]
     for name in wanted:
         registry.get(name)  # unknown names fail early, with suggestions
-    wanted = ordered_models(wanted, registry)
+    return ordered_models(wanted, registry)
+
+
+def run_suite(
+    suite: Suite,
+    root: Path = Path("leaderboards"),
+    models: list[str] | None = None,
+    device: str | None = None,
+    fresh: bool = False,
+) -> RunSummary:
+    """Run (or resume) a suite; see the module docstring. Returns what happened per model."""
+    paths = SuitePaths(root, suite.name)
+    wanted = selected_models(suite, models)
     paths.directory.mkdir(parents=True, exist_ok=True)
     with exclusive(paths.directory, f"leaderboard suite {suite.name!r} in {paths.directory}"):
         return _run_locked(suite, paths, wanted, device or suite.device, fresh)
+
+
+def reusable_result(paths: SuitePaths, model: str, seed: int) -> dict[str, Any] | None:
+    """The result of (model, seed) if a run in this checkout finished it (or found it not applicable):
+    ``leaderboard run`` skips it. ``None`` if it has to run (again)."""
+    existing = paths.results / result_filename(model, seed)
+    if not existing.is_file():
+        return None
+    previous = read_result(existing)
+    if previous["status"] in ("finished", "unsupported") and made_here(paths, model, seed):
+        return previous
+    if previous["status"] == "finished":
+        log.info(
+            "[%s seed %d] %s was not made by a finished run in %s (a committed or copied result): running it here",
+            model,
+            seed,
+            existing,
+            paths.run_dir(model, seed),
+        )
+    return None
+
+
+def run_and_record(
+    suite: Suite,
+    model: str,
+    seed: int,
+    paths: SuitePaths,
+    reference: list[Any],
+    device: str,
+    results: dict[str, dict],
+) -> dict[str, Any]:
+    """Run one (model, seed) with :func:`run_model`, write its result file (also on failure) and
+    record in its run directory that this run wrote it (see :func:`made_here`). The one step the
+    serial runner and the Dask tasks (:mod:`calobench.leaderboard.distributed`) share."""
+    started = time.perf_counter()
+    try:
+        result = run_model(suite, model, seed, paths, reference, device, results)
+    except StepError as exc:
+        log.error("[%s seed %d] failed in %s: %s", model, seed, exc.step, exc.error)
+        result = failed_result(suite, model, seed, exc)
+    result["wall_seconds"] = time.perf_counter() - started
+    write_result(paths.results, result)
+    if result["status"] == "finished":
+        run_dir = paths.run_dir(model, seed)
+        _remember(run_dir, _steps(run_dir), RESULT_STEP, True)
+    return result
+
+
+def count(summary: RunSummary, label: str, status: str) -> None:
+    """Add ``label`` to the list of ``summary`` for a result of ``status``."""
+    getattr(summary, {"finished": "finished", "failed": "failed", "unsupported": "unsupported"}[status]).append(label)
 
 
 def _run_locked(suite: Suite, paths: SuitePaths, wanted: list[str], device: str, fresh: bool) -> RunSummary:
@@ -352,44 +408,20 @@ def _run_locked(suite: Suite, paths: SuitePaths, wanted: list[str], device: str,
         results: dict[str, dict] = {}
         for model in wanted:
             label = f"{model}-seed{seed}"
-            existing = paths.results / result_filename(model, seed)
-            if existing.is_file() and not fresh:
-                previous = read_result(existing)
-                if previous["status"] in ("finished", "unsupported") and made_here(paths, model, seed):
-                    results[model] = previous
-                    summary.skipped.append(label)
-                    log.info("[%s seed %d] already %s: skipped", model, seed, previous["status"])
-                    continue
-                if previous["status"] == "finished":
-                    log.info(
-                        "[%s seed %d] %s was not made by a finished run in %s (a committed or copied "
-                        "result): running it here",
-                        model,
-                        seed,
-                        existing,
-                        paths.run_dir(model, seed),
-                    )
             if fresh:
-                _forget(paths, model, seed)
-            started = time.perf_counter()
-            try:
-                result = run_model(suite, model, seed, paths, reference, device, results)
-            except StepError as exc:
-                log.error("[%s seed %d] failed in %s: %s", model, seed, exc.step, exc.error)
-                result = _failed(suite, model, seed, exc)
-            result["wall_seconds"] = time.perf_counter() - started
-            write_result(paths.results, result)
-            if result["status"] == "finished":
-                run_dir = paths.run_dir(model, seed)
-                _remember(run_dir, _steps(run_dir), RESULT_STEP, True)
-            results[model] = result
-            getattr(
-                summary, {"finished": "finished", "failed": "failed", "unsupported": "unsupported"}[result["status"]]
-            ).append(label)
+                forget(paths, model, seed)
+            previous = reusable_result(paths, model, seed)
+            if previous is not None:
+                results[model] = previous
+                summary.skipped.append(label)
+                log.info("[%s seed %d] already %s: skipped", model, seed, previous["status"])
+                continue
+            results[model] = run_and_record(suite, model, seed, paths, reference, device, results)
+            count(summary, label, results[model]["status"])
     return summary
 
 
-def _forget(paths: SuitePaths, model: str, seed: int) -> None:
+def forget(paths: SuitePaths, model: str, seed: int) -> None:
     """Remove everything a previous run of (model, seed) left in the suite (``--fresh``)."""
     import shutil
 
@@ -398,7 +430,7 @@ def _forget(paths: SuitePaths, model: str, seed: int) -> None:
     (paths.results / result_filename(model, seed)).unlink(missing_ok=True)
 
 
-def _failed(suite: Suite, model: str, seed: int, exc: StepError) -> dict[str, Any]:
+def failed_result(suite: Suite, model: str, seed: int, exc: StepError) -> dict[str, Any]:
     from calobench.plugins import generators
 
     registry = generators()
