@@ -52,7 +52,7 @@ def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--cluster",
-        metavar="KIND",
+        metavar="local[:N]|slurm|htcondor",
         help="run one Dask task per (model, seed): local[:N] starts N worker processes here (default: one "
         "per core, or per GPU with a cuda device); slurm or htcondor submits dask-jobqueue jobs",
     )
@@ -60,7 +60,7 @@ def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--retries",
         type=int,
-        default=2,
+        metavar="N",
         help="times a task that raised, or whose worker died, is started again; it resumes from its last "
         "checkpoint (default 2)",
     )
@@ -74,7 +74,9 @@ def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
         "batch jobs (--cluster slurm|htcondor; omitted options come from dask's jobqueue configuration, "
         "e.g. ~/.config/dask/jobqueue.yaml)"
     )
-    jobs.add_argument("--jobs", type=int, metavar="N", help="number of batch jobs to submit (default 1)")
+    jobs.add_argument(
+        "--jobs", type=int, metavar="N", help="batch jobs kept running, a job that ends is replaced (default 1)"
+    )
     jobs.add_argument("--queue", help="Slurm partition")
     jobs.add_argument("--account", help="Slurm account to charge")
     jobs.add_argument("--walltime", metavar="HH:MM:SS", help="Slurm time limit of each job")
@@ -169,7 +171,7 @@ def _run_distributed(suite: Suite, args: argparse.Namespace, options: ClusterOpt
             models=args.models,
             device=device,
             fresh=args.fresh,
-            retries=options.retries,
+            retries=options.task_retries,
             gpu_tasks=sweep.gpu_tasks,
             torch_threads=sweep.threads_per_task,
         )

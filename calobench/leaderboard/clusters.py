@@ -29,6 +29,8 @@ JOBQUEUE_KINDS = ("slurm", "htcondor")
 #: Options of the batch-system jobs (a user error to give them with another kind of cluster).
 JOB_OPTIONS = ("queue", "account", "walltime", "cores", "memory", "disk", "processes", "jobs", "gpus", "job_extra")
 SLURM_ONLY = ("queue", "account", "walltime")
+#: Times a task is started again after it raised or its worker died.
+DEFAULT_RETRIES = 2
 
 
 class ClusterError(CalobenchError):
@@ -52,12 +54,16 @@ class ClusterOptions:
     gpus: int | None = None
     disk: str | None = None  # HTCondor
     job_extra: list[str] = field(default_factory=list)
-    retries: int = 2
+    retries: int | None = None  # default DEFAULT_RETRIES
     threads_per_task: int | None = None
 
     @property
     def distributed(self) -> bool:
         return self.kind is not None or self.scheduler is not None
+
+    @property
+    def task_retries(self) -> int:
+        return DEFAULT_RETRIES if self.retries is None else self.retries
 
 
 def parse_cluster(text: str) -> tuple[str, int | None]:
@@ -81,7 +87,7 @@ def check_options(options: ClusterOptions) -> None:
     given = [name for name in JOB_OPTIONS if getattr(options, name) not in (None, [])]
     if given and options.kind not in JOBQUEUE_KINDS:
         names = ", ".join("--" + name.replace("_", "-") for name in given)
-        raise ClusterError(f"{names} only apply to --cluster slurm or --cluster htcondor")
+        raise ClusterError(f"{names}: only for --cluster slurm or --cluster htcondor")
     if options.kind == "slurm" and options.disk is not None:
         raise ClusterError("--disk is an HTCondor option; Slurm jobs get their disk from the site")
     if options.kind == "htcondor":
@@ -90,13 +96,13 @@ def check_options(options: ClusterOptions) -> None:
             raise ClusterError(
                 f"--{slurm[0]} is a Slurm option; give HTCondor submit commands as --job-extra KEY=VALUE"
             )
-    if not options.distributed and (options.retries != 2 or options.threads_per_task is not None):
-        raise ClusterError("--retries and --threads-per-task only apply with --cluster or --scheduler")
+    if not options.distributed and (options.retries is not None or options.threads_per_task is not None):
+        raise ClusterError("--retries and --threads-per-task: only for --cluster or --scheduler")
     for name in ("cores", "processes", "jobs", "gpus", "threads_per_task"):
         value = getattr(options, name)
         if value is not None and value < 1:
             raise ClusterError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    if options.retries < 0:
+    if options.retries is not None and options.retries < 0:
         raise ClusterError(f"--retries must be >= 0, got {options.retries}")
 
 
@@ -160,6 +166,12 @@ def wants_gpu(options: ClusterOptions, device: str) -> bool:
     if options.kind in JOBQUEUE_KINDS:
         return bool(options.gpus) or _config_declares_gpu(options.kind)
     return False
+
+
+def workers_declare_gpu(client: Client) -> bool:
+    """Whether a worker connected to ``client``'s scheduler declares a ``GPU`` resource."""
+    workers = client.scheduler_info().get("workers", {})
+    return any(worker.get("resources", {}).get("GPU") for worker in workers.values())
 
 
 def _config_declares_gpu(kind: str) -> bool:
@@ -235,8 +247,16 @@ def job_script(options: ClusterOptions, device: str) -> str:
     require_distributed()
     if options.kind not in JOBQUEUE_KINDS:
         raise ClusterError("--print-job-script needs --cluster slurm or --cluster htcondor")
+    _quiet_dask_logs()
     with job_cluster(options, wants_gpu(options, device)) as cluster:
         return str(cluster.job_script())
+
+
+def _quiet_dask_logs() -> None:
+    """Dask's own INFO records (scheduler, nannies, connections) only with calobench's DEBUG."""
+    if logging.getLogger("calobench").getEffectiveLevel() > logging.DEBUG:
+        logger = logging.getLogger("distributed")
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
 
 
 def pin_gpu_plugin() -> Any:
@@ -255,13 +275,16 @@ def open_sweep(options: ClusterOptions, device: str) -> Iterator[Sweep]:
 
     gpu_tasks = wants_gpu(options, device)
     threads = options.threads_per_task
+    _quiet_dask_logs()
     with ExitStack() as stack:
         # a worker that dies during a task (killed, out of memory, end of a job's walltime) makes the
         # task "suspicious"; the scheduler reschedules it up to this many times
-        stack.enter_context(dask.config.set({"distributed.scheduler.allowed-failures": max(options.retries, 1)}))
+        stack.enter_context(dask.config.set({"distributed.scheduler.allowed-failures": options.task_retries}))
         if options.scheduler is not None:
             client = stack.enter_context(Client(options.scheduler))
             description = f"the scheduler at {options.scheduler}"
+            if device == "auto":
+                gpu_tasks = workers_declare_gpu(client)
         elif options.kind == "local":
             n_gpus = gpu_count() if gpu_tasks else 0
             workers = options.workers or (n_gpus if gpu_tasks and n_gpus else os.cpu_count() or 1)
@@ -273,7 +296,6 @@ def open_sweep(options: ClusterOptions, device: str) -> Iterator[Sweep]:
                     threads_per_worker=1,
                     processes=True,
                     resources={"GPU": 1} if gpu_tasks else None,
-                    dashboard_address=None,
                 )
             )
             client = stack.enter_context(Client(cluster))
@@ -282,10 +304,12 @@ def open_sweep(options: ClusterOptions, device: str) -> Iterator[Sweep]:
             description = f"a local cluster of {workers} worker process(es), {threads} torch thread(s) each"
         else:
             cluster = stack.enter_context(job_cluster(options, gpu_tasks))
-            cluster.scale(jobs=options.jobs or 1)
+            jobs = options.jobs or 1
+            # adaptive with a fixed size: a job that ends (walltime, preemption) is replaced by a new one
+            cluster.adapt(minimum_jobs=jobs, maximum_jobs=jobs)
             client = stack.enter_context(Client(cluster))
             if gpu_tasks:
                 client.register_plugin(pin_gpu_plugin())
-            description = f"{options.jobs or 1} {options.kind} job(s) (dashboard {cluster.dashboard_link})"
+            description = f"{jobs} {options.kind} job(s), each replaced when it ends"
         log.info("distributed sweep on %s", description)
         yield Sweep(client, gpu_tasks, threads, description)

@@ -323,8 +323,9 @@ def _forward_logging(client: Client, level: int) -> None:
 
 
 def _warn_without_gpu_workers(client: Client) -> None:
-    workers = client.scheduler_info().get("workers", {})
-    if workers and not any(w.get("resources", {}).get(GPU_RESOURCE) for w in workers.values()):
+    from calobench.leaderboard.clusters import workers_declare_gpu
+
+    if client.scheduler_info().get("workers") and not workers_declare_gpu(client):
         log.warning(
             "the tasks ask for a %s resource but no worker declares one: they wait for workers started "
             "with `--resources %s=1` (see docs/distributed-sweeps.md)",
