@@ -231,11 +231,11 @@ def job_cluster_arguments(options: ClusterOptions, gpu_tasks: bool) -> dict[str,
     return kwargs
 
 
-def job_cluster(options: ClusterOptions, gpu_tasks: bool) -> Any:
+def job_cluster(options: ClusterOptions, gpu_tasks: bool, **extra: Any) -> Any:
     """A dask-jobqueue cluster (no job submitted yet: :meth:`scale` submits them)."""
     jobqueue = _require_jobqueue()
     cls = jobqueue.SLURMCluster if options.kind == "slurm" else jobqueue.HTCondorCluster
-    kwargs = job_cluster_arguments(options, gpu_tasks)
+    kwargs = {**job_cluster_arguments(options, gpu_tasks), **extra}
     try:
         return cls(**kwargs)
     except ValueError as exc:  # dask-jobqueue's own checks, e.g. cores/memory missing
@@ -248,7 +248,7 @@ def job_script(options: ClusterOptions, device: str) -> str:
     if options.kind not in JOBQUEUE_KINDS:
         raise ClusterError("--print-job-script needs --cluster slurm or --cluster htcondor")
     _quiet_dask_logs()
-    with job_cluster(options, wants_gpu(options, device)) as cluster:
+    with job_cluster(options, wants_gpu(options, device), scheduler_options={"dashboard_address": ":0"}) as cluster:
         return str(cluster.job_script())
 
 
