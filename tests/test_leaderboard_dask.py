@@ -334,3 +334,32 @@ def test_htcondor_job_script(tmp_path, capsys):
     assert status == 0
     script = capsys.readouterr().out
     assert "request_gpus = 1" in script and "+MaxRuntime = 7200" in script and "GPU=1" in script, script
+
+
+def test_a_task_waits_for_the_run_directory_lock(tmp_path):
+    """A task whose run directory is still locked (by the task of an earlier, lost driver) waits for
+    the lock, and gives up with the lock's error after its timeout."""
+    import subprocess
+    import threading
+    import time
+
+    from calobench.leaderboard.distributed import waiting_lock
+    from calobench.locking import LockError
+
+    hold = "import sys, time\nfrom calobench.locking import exclusive\nwith exclusive(sys.argv[1], 'x'):\n"
+    hold += "    print('locked', flush=True)\n    time.sleep(float(sys.argv[2]))\n"
+    target = tmp_path / "run"
+    target.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(target), "60"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(LockError, match="run directory"), waiting_lock(target, "run directory", 0.5, poll=0.1):
+            pass
+        threading.Timer(1.0, holder.kill).start()  # the holder dies while the task waits
+        started = time.monotonic()
+        with waiting_lock(target, "run directory", 30, poll=0.1):
+            waited = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert 0.5 < waited < 30
