@@ -25,7 +25,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +40,8 @@ from calobench.formats import Format, ShowerWriter, open_showers
 from calobench.generator.base import Generator, resolve_config
 from calobench.generator.checkpoint import read_json
 from calobench.generator.checks import plugin_call
+from calobench.generator.device import resolve_device
+from calobench.generator.distributed import World, barrier, init_process_group, local_device
 from calobench.generator.seeding import derive_seed
 from calobench.generator.serialization import geometry_to_dict
 from calobench.geometry import Geometry, resolve_geometry
@@ -251,7 +253,11 @@ def train_run(
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"--out {out} is a file, expected a (new or run) directory")
     out.mkdir(parents=True, exist_ok=True)
-    with exclusive(out, f"run directory {out}"):
+    world = init_process_group(resolve_device(device))
+    if world.active:
+        device = str(local_device(resolve_device(device), world))
+    # rank 0 of a data-parallel run holds the lock and writes; the other ranks only train
+    with exclusive(out, f"run directory {out}") if world.is_main else nullcontext():
         return _train_locked(
             cls,
             provider,
@@ -266,6 +272,7 @@ def train_run(
             max_showers,
             valid_fraction,
             force,
+            world,
         )
 
 
@@ -283,8 +290,9 @@ def _train_locked(
     max_showers: int | None,
     valid_fraction: float,
     force: bool,
+    world: World,
 ) -> TrainResult:
-    """:func:`train_run` once the run directory is locked."""
+    """:func:`train_run` once the run directory is locked (by rank 0 of a data-parallel run)."""
     data = resolve_training_data(dataset, geometry)
     cls.check_geometry(data.geometry)
     planned: dict[str, Any] = {
@@ -304,7 +312,10 @@ def _train_locked(
     resumed = False
     previous_seconds = 0.0
     started_at = _now()
-    if (out / RUN_FILE).exists():
+    finished: dict[str, Any] | None = None
+    if not world.is_main:
+        pass  # rank 0 decides below; the others read its decision after the barrier
+    elif (out / RUN_FILE).exists():
         if force:  # whatever is there, even an unreadable run.json, is discarded unread
             for name in ("work", "model", ".model.partial", ENERGIES_FILE, RUN_FILE):
                 target = out / name
@@ -313,7 +324,7 @@ def _train_locked(
             existing = read_run(out)
             _check_same_run(existing, planned, out)
             if existing.get("status") == "finished":
-                return TrainResult(out, existing, already_finished=True)
+                finished = existing
             resumed = True
             previous_seconds = float(existing.get("training_seconds", 0.0))
             started_at = existing.get("started_at", started_at)
@@ -321,6 +332,12 @@ def _train_locked(
         raise CheckpointError(
             f"--out {out} exists, is not empty and is not a calobench run directory; choose a new directory"
         )
+    barrier(world)
+    if not world.is_main and (out / RUN_FILE).exists():
+        existing = read_run(out)
+        finished = existing if existing.get("status") == "finished" else None
+    if finished is not None:
+        return TrainResult(out, finished, already_finished=True)
 
     with open_showers(data.parts, data.geometry) as handle:
         n_read = len(handle) if max_showers is None else min(len(handle), max_showers)
@@ -331,10 +348,10 @@ def _train_locked(
             what=f"the training data ({data.dataset or data.parts[0]})",
         )
         showers = handle.read(0, max_showers)
-    energies_path = out / ENERGIES_FILE
-    tmp = out / f".{ENERGIES_FILE}.tmp.npy"
-    np.save(tmp, np.asarray(showers.incident_energies, dtype=np.float64), allow_pickle=False)
-    os.replace(tmp, energies_path)
+    if world.is_main:
+        tmp = out / f".{ENERGIES_FILE}.tmp.npy"
+        np.save(tmp, np.asarray(showers.incident_energies, dtype=np.float64), allow_pickle=False)
+        os.replace(tmp, out / ENERGIES_FILE)
     valid: Showers | None
     if valid_fraction > 0 and len(showers) >= 2:
         train, valid = showers.split([1.0 - valid_fraction, valid_fraction], seed=derive_seed(seed, "validation"))
@@ -354,8 +371,15 @@ def _train_locked(
         training_seconds=previous_seconds,
         started_at=started_at,
         finished_at=None,
+        **({"data_parallel": {"world_size": world.size}} if world.active else {}),
     )
-    write_json_atomic(out / RUN_FILE, run)
+    if world.is_main:
+        write_json_atomic(out / RUN_FILE, run)
+    if not world.is_main:
+        with plugin_call(model_name, "fit", provider):
+            model.fit(train, valid, seed=seed, workdir=out / "work")
+        barrier(world)  # until rank 0 has saved the model
+        return TrainResult(out, run, resumed=resumed)
     log.info(
         "%s %s on %s (%d training, %d validation showers) on %s -> %s",
         "resuming" if resumed else "training",
@@ -406,6 +430,7 @@ def _train_locked(
         ],
     )
     write_json_atomic(out / RUN_FILE, run)
+    barrier(world)
     return TrainResult(out, run, resumed=resumed)
 
 
