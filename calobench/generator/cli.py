@@ -115,6 +115,8 @@ def _train_run(args: argparse.Namespace) -> int:
         f"{run['device']} in {run['training_seconds']:.1f} s{' (resumed)' if result.resumed else ''} -> "
         f"{result.directory / 'model'}"
     )
+    for key, value in (run.get("model_info") or {}).items():
+        print(f"  {key}: {json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value}")
     return 0
 
 
