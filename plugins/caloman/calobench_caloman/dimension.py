@@ -66,6 +66,16 @@ def rule(estimate: float) -> int:
     return max(MIN_LATENT, int(round(float(estimate))))
 
 
+def validate_request(requested: Any) -> None:
+    """Raise :class:`ConfigError` unless ``requested`` is ``"auto"`` or an integer >= :data:`MIN_LATENT`."""
+    if requested == "auto":
+        return
+    if isinstance(requested, bool) or not isinstance(requested, (int, float)) or int(requested) != requested:
+        raise ConfigError(f"latent_dim must be an integer >= {MIN_LATENT} or 'auto', got {requested!r}")
+    if int(requested) < MIN_LATENT:
+        raise ConfigError(f"latent_dim must be >= {MIN_LATENT} (the latent flow couples two halves), got {requested}")
+
+
 def choose_latent_dim(
     requested: Any,
     energies: np.ndarray,
@@ -85,11 +95,8 @@ def choose_latent_dim(
         seed: seed of the subsample and of the bootstrap error.
         n_bootstrap: bootstrap resamples of the error.
     """
+    validate_request(requested)
     if requested != "auto":
-        if isinstance(requested, bool) or not isinstance(requested, (int, float)) or int(requested) != requested:
-            raise ConfigError(f"latent_dim must be a positive integer or 'auto', got {requested!r}")
-        if int(requested) < 1:
-            raise ConfigError(f"latent_dim must be >= 1, got {requested}")
         return LatentChoice(int(requested), requested)
     n = len(energies)
     if n <= K_RANGE[1] + 1:

@@ -39,7 +39,7 @@ from calobench.geometry import Geometry
 from calobench.preprocessing import logit
 from calobench.showers import Showers
 from calobench_caloman import flows
-from calobench_caloman.dimension import LatentChoice, choose_latent_dim
+from calobench_caloman.dimension import LatentChoice, choose_latent_dim, validate_request
 from calobench_caloman.preprocessing import (
     ALPHA,
     FLOW_SCALINGS,
@@ -66,6 +66,8 @@ SUPPORTED_GEOMETRIES = ("ds1-photons", "ds1-pions", "ds2", "ds3", "calogan")
 MAX_REDRAWS = 3
 #: Rows encoded at once when the latent flow's training data are made.
 ENCODE_BATCH = 4096
+#: Showers the initial decoder widths are measured on.
+STATISTICS_SHOWERS = 10000
 
 log = logging.getLogger("calobench.caloman")
 
@@ -107,11 +109,17 @@ class CaloMan(TorchGenerator):
         self.latent: LatentChoice | None = None
         self._voxel_std: torch.Tensor | None = None
         self._fit_seed = 0
+        validate_request(self.config["latent_dim"])
         space = self.config["shower_space"]
         if space is not None and space not in SHOWER_SPACES:
             raise ConfigError(f"shower_space must be null or one of {SHOWER_SPACES}, got {space!r}")
-        if self.config["flow_scaling"] not in FLOW_SCALINGS:
-            raise ConfigError(f"flow_scaling must be one of {FLOW_SCALINGS}, got {self.config['flow_scaling']!r}")
+        for key, choices in (
+            ("flow_scaling", FLOW_SCALINGS),
+            ("decoder_sigma", ("single", "voxel")),
+            ("decoder_output", ("mean", "sample")),
+        ):
+            if self.config[key] not in choices:
+                raise ConfigError(f"{key} must be one of {choices}, got {self.config[key]!r}")
 
     @classmethod
     def check_geometry(cls, geometry: Geometry) -> None:
@@ -168,7 +176,11 @@ class CaloMan(TorchGenerator):
         )
         shift, scale = scaling(logit_u(layers_t, incident_t, conventions.u0_scale), c["flow_scaling"])
         conventions.epl_shift, conventions.epl_scale = shift.tolist(), scale.tolist()
-        x, _ = showers_to_vae(torch.as_tensor(train.energies, dtype=torch.float32), self.layer_sizes, conventions.space)
+        sample = self._subset(train, STATISTICS_SHOWERS, self._fit_seed, "statistics")
+        assert sample is not None
+        x, _ = showers_to_vae(
+            torch.as_tensor(sample.energies, dtype=torch.float32), self.layer_sizes, conventions.space
+        )
         conventions.shower_std = float(x.var(dim=0).mean().sqrt().clamp_min(1e-6))
         self._voxel_std = x.std(dim=0).clamp_min(1e-4 * conventions.shower_std)  # initial per-voxel widths
         self.conventions = conventions
@@ -179,8 +191,6 @@ class CaloMan(TorchGenerator):
             max_showers=c["id_showers"],
             seed=self._fit_seed,
         )
-        if self.latent.latent_dim < 2:
-            raise ConfigError(f"latent_dim must be >= 2 (the latent flow couples halves), got {self.latent.latent_dim}")
         log.info("caloman: %s", self.latent.describe())
 
     def preprocessing_state(self) -> dict[str, Any]:

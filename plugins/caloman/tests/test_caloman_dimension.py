@@ -34,7 +34,7 @@ def test_rule_and_explicit_sizes():
     fixed = choose_latent_dim(7, showers.energies, 1.0, max_showers=10, seed=0)
     assert fixed == LatentChoice(7, 7) and fixed.estimate is None and "set" in fixed.describe()
     assert LatentChoice.from_dict(fixed.to_dict()) == fixed
-    for bad in ("seven", 0, 2.5, True):
+    for bad in ("seven", 0, 1, 2.5, True):
         with pytest.raises(ConfigError, match="latent_dim"):
             choose_latent_dim(bad, showers.energies, 1.0, max_showers=10, seed=0)
     with pytest.raises(ConfigError, match="more than 21 training showers"):

@@ -74,9 +74,9 @@ def test_latent_dim_can_be_set(photon_data):
     model.fit(train, valid, seed=0)
     assert model.run_info()["latent_dim"] == 5 and model.run_info()["latent_choice"]["estimate"] is None
     with pytest.raises(ConfigError, match="latent_dim"):
-        CaloMan(train.geometry, {"latent_dim": "many"}, preset="smoke").fit(train, valid)
+        CaloMan(train.geometry, {"latent_dim": "many"}, preset="smoke")
     with pytest.raises(ConfigError, match=">= 2"):
-        CaloMan(train.geometry, {"latent_dim": 1}, preset="smoke").fit(train, valid)
+        CaloMan(train.geometry, {"latent_dim": 1}, preset="smoke")
 
 
 def test_three_stages_in_order_and_sampling_above_threshold(photon_data):
@@ -141,3 +141,19 @@ def test_paper_preset_is_the_published_schedule():
         assert config[prefix + "epochs"] == epochs and config[prefix + "patience"] == 20
         assert (config[prefix + "lr"], config[prefix + "batch_size"], config[prefix + "grad_clip"]) == (1e-3, 512, 10.0)
         assert config[prefix + "optimizer"] == "adam"
+
+
+def test_decoder_options(photon_data):
+    """Beyond the published model: the logit shower space on DS1, one width per voxel, and sampling
+    the decoder's Gaussian instead of taking its mean."""
+    train, valid = photon_data
+    config = {"shower_space": "logit", "decoder_sigma": "voxel", "decoder_output": "sample", "latent_dim": 4}
+    model = CaloMan(train.geometry, config, preset="smoke")
+    model.fit(train, valid, seed=0)
+    assert model.conventions.space == "logit" and model.modules["vae"].log_sigma.shape == (train.geometry.n_voxels,)
+    sample = model.sample(valid.incident_energies, seed=1)
+    assert np.isfinite(sample).all() and (sample >= 0).all()
+    np.testing.assert_array_equal(sample, model.sample(valid.incident_energies, seed=1))
+    for key, value in (("shower_space", "log"), ("flow_scaling", "minmax"), ("decoder_output", "mode")):
+        with pytest.raises(ConfigError, match=key):
+            CaloMan(train.geometry, {key: value}, preset="smoke")
