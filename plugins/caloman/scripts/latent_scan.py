@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 METRICS = ["classifier_low", "classifier_high", "separation_power", "fpd"]
 
 
@@ -53,7 +55,7 @@ def measure(
     from calobench.generator.runs import sample_run, train_run
     from calobench.leaderboard.table import headline_values
 
-    directory = root / label
+    directory = root / (label if seed == 0 else f"{label}-seed{seed}")
     cached = directory / "point.json"
     if cached.is_file():
         return json.loads(cached.read_text())
@@ -78,6 +80,7 @@ def measure(
     info = trained.run.get("model_info", {})
     point = {
         "label": label,
+        "seed": seed,
         "overrides": overrides,
         "latent_dim": info.get("latent_dim"),
         "latent_choice": info.get("latent_choice"),
@@ -94,6 +97,29 @@ def measure(
     return point
 
 
+KEYS = ("auc_low", "auc_high", "fpd_x1e3", "sep_etot", "sep_elayer", "training_seconds")
+
+
+def combine(points: list[dict[str, Any]]) -> dict[str, Any]:
+    """One configuration over seeds: the mean of every figure, its error the larger of the mean
+    statistical error and the standard deviation over seeds; the latent size of the first seed."""
+    out = dict(points[0], seeds=[p.get("seed", 0) for p in points])
+    for key in KEYS:
+        values = [p[key] for p in points if p.get(key) is not None]
+        if not values:
+            continue
+        if isinstance(values[0], (list, tuple)):
+            means = np.array([v[0] for v in values])
+            errors = np.array([v[1] for v in values])
+            spread = float(means.std(ddof=1)) if len(means) > 1 else 0.0
+            out[key] = [float(means.mean()), max(float(errors.mean()), spread)]
+        else:
+            out[key] = float(np.mean(values))
+    if len(points) > 1:
+        out["latent_dims"] = [p["latent_dim"] for p in points]
+    return out
+
+
 def _cell(value: Any, digits: int = 4) -> str:
     if value is None:
         return "-"
@@ -108,7 +134,8 @@ def table(points: list[dict[str, Any]]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for p in points:
-        name = f"{p['latent_dim']} (auto)" if p["label"] == "auto" else str(p["latent_dim"])
+        dims = sorted(set(p.get("latent_dims", [p["latent_dim"]])))
+        name = "/".join(map(str, dims)) + " (auto)" if p["label"] == "auto" else str(p["latent_dim"])
         lines.append(
             f"| {name} | {_cell(p['auc_low'])} | {_cell(p['auc_high'])} | {_cell(p['fpd_x1e3'], 1)} | "
             f"{_cell(p['sep_etot'], 3)} | {_cell(p['sep_elayer'], 3)} | {p['training_seconds']:.0f} s |"
@@ -116,7 +143,7 @@ def table(points: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def plot(points: list[dict[str, Any]], path: Path, title: str) -> None:
+def plot(points: list[dict[str, Any]], path: Path, title: str, baseline: dict[str, float] | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -139,7 +166,7 @@ def plot(points: list[dict[str, Any]], path: Path, title: str) -> None:
                 markersize=14,
                 color="tab:red",
                 linestyle="none",
-                label="latent_dim = auto",
+                label=f"latent_dim = auto ({auto['latent_dim']})",
             )
             choice = auto.get("latent_choice") or {}
             if choice.get("estimate") is not None:
@@ -150,14 +177,22 @@ def plot(points: list[dict[str, Any]], path: Path, title: str) -> None:
                     alpha=0.15,
                     label=f"measured dimension {choice['estimate']:.1f}",
                 )
+        if baseline and key in baseline:
+            low, high = axis.get_ylim()
+            if low - (high - low) <= baseline[key] <= high + (high - low):
+                axis.axhline(baseline[key], color="gray", linestyle="--", label="baseline-uncorrelated")
+            else:
+                axis.set_title(f"baseline-uncorrelated: {baseline[key]:.3g} (off the axis)", fontsize=9)
         axis.set_xscale("log")
-        axis.set_xticks(sorted({p["latent_dim"] for p in points}))
+        axis.set_xticks(xs)
         axis.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
         axis.minorticks_off()
         axis.set_xlabel("latent size")
         axis.set_ylabel(name)
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
+    if baseline:
+        axes[1].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -171,7 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=Path("runs/latent-scan"))
     parser.add_argument("--dims", nargs="+", default=["5", "10", "20", "40", "auto"])
     parser.add_argument("--preset", default="quick")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument(
+        "--baseline",
+        nargs=2,
+        type=float,
+        metavar=("AUC_LOW", "FPD_X1E3"),
+        help="draw these baseline-uncorrelated figures as dashed lines (where they fit the axes)",
+    )
     parser.add_argument("--reference-showers", type=int, default=10000)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--plot", type=Path)
@@ -179,25 +221,33 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     common = dict(parse_override(text) for text in args.overrides)
     reference = reference_file(args.dataset, args.root, args.reference_showers)
-    points = []
+    points, raw = [], []
     for dim in args.dims:
         overrides = dict(common, latent_dim="auto" if dim == "auto" else int(dim))
-        points.append(
-            measure(
-                dim,
-                overrides,
-                dataset=args.dataset,
-                root=args.root,
-                reference=reference,
-                preset=args.preset,
-                seed=args.seed,
+        per_seed = []
+        for seed in args.seeds:
+            per_seed.append(
+                measure(
+                    dim,
+                    overrides,
+                    dataset=args.dataset,
+                    root=args.root,
+                    reference=reference,
+                    preset=args.preset,
+                    seed=seed,
+                )
             )
-        )
-        print(json.dumps(points[-1]), flush=True)
-    (args.root / "scan.json").write_text(json.dumps(points, indent=1))
+            print(json.dumps(per_seed[-1]), flush=True)
+        raw.extend(per_seed)
+        points.append(combine(per_seed))
+    (args.root / "scan.json").write_text(json.dumps({"points": points, "runs": raw}, indent=1))
     print(table(points))
     if args.plot is not None:
-        plot(points, args.plot, f"CaloMan ({args.preset} preset) on {args.dataset}: latent-size scan")
+        seeds = f"{len(args.seeds)} seeds" if len(args.seeds) > 1 else f"seed {args.seeds[0]}"
+        baseline = None if args.baseline is None else {"auc_low": args.baseline[0], "fpd_x1e3": args.baseline[1]}
+        plot(
+            points, args.plot, f"CaloMan ({args.preset} preset) on {args.dataset}, {seeds}: latent-size scan", baseline
+        )
     return 0
 
 
