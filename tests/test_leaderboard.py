@@ -146,6 +146,7 @@ def test_run_records_finished_failed_and_unsupported_models(host, tmp_path):
     assert set(finished["timing"]["batch_sizes"]) == {"1", "10"}
     assert finished["report"]["n_reference"] == 300 and finished["report"]["n_generated"] == 300
     assert finished["provider"]["distribution"] == "calobench-example-plugin"
+    assert finished["training"]["model_info"] == {}  # Generator.run_info() of the trained model
     for key in ("calobench_version", "git_revision", "torch_version", "device", "device_name"):
         assert key in finished["provenance"]
     assert finished["dataset"]["checksums"]["reference"]

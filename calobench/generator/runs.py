@@ -4,7 +4,8 @@ A run directory holds::
 
     run.json               status (training | finished), generator + provider, preset, config, seed,
                            device, data set (name, files, fingerprints), geometry, validation split,
-                           training wall time, n_parameters, calobench and torch versions
+                           training wall time, n_parameters, model_info (Generator.run_info()),
+                           calobench and torch versions
     incident_energies.npy  the training file's incident energies (MeV), for ``sample --showers N``
     work/                  resumable checkpoints (TorchGenerator: one ``<stage>.pt`` per stage)
     model/                 the saved generator (``generator.json`` + weights), written when training ends
@@ -418,6 +419,7 @@ def _train_locked(
         status="finished",
         finished_at=_now(),
         n_parameters=int(model.n_parameters()),
+        model_info=model.run_info(),
         stages=[
             {
                 "name": r.name,

@@ -275,6 +275,7 @@ def run_model(
         "training": {
             "seconds": run.get("training_seconds"),
             "n_parameters": run.get("n_parameters"),
+            "model_info": run.get("model_info") or {},
             "device": run.get("device"),
             "run_directory": str(run_dir),
         },
