@@ -9,13 +9,17 @@ trained by maximum likelihood. Sampling is one pass through the blocks.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import torch
 from torch import nn
 
+from calobench.errors import ConfigError
 from calobench.nn.coupling import coupling_flow, sample_flow
 from calobench.showers import Showers
 from calobench_caloinn.common import CaloINNGenerator, hidden_widths
-from calobench_caloinn.preprocessing import inn_inputs, inn_to_voxels, log2_energy, shares_and_u
+from calobench_caloinn.preprocessing import U_TRANSFORMS, inn_inputs, inn_to_voxels, log2_energy, shares_and_u
 from calobench_caloinn.presets import INN_PRESETS, INN_PUBLISHED
 
 #: Geometries the INN was published on, and CaloGAN (the older INN cards, models.md sec. 2.4).
@@ -42,8 +46,30 @@ class CaloINN(CaloINNGenerator):
         return self.geometry.n_voxels + self.geometry.n_layers
 
     # ------------------------------------------------------------------ architecture
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.config["u_transform"] not in U_TRANSFORMS:
+            raise ConfigError(f"u_transform must be one of {U_TRANSFORMS}, got {self.config['u_transform']!r}")
+        self.condition_mean = 0.0
+        self.condition_std = 1.0
+
     def fit_preprocessing(self, train: Showers) -> None:
+        """u0 scale, threshold, and the standardization of the condition log2(E_inc / GeV)."""
         self.fit_constants(train)
+        condition = log2_energy(torch.as_tensor(np.asarray(train.incident_energies, dtype=np.float64)))
+        self.condition_mean = float(condition.mean())
+        self.condition_std = float(condition.std()) if len(condition) > 1 and float(condition.std()) > 0 else 1.0
+
+    def preprocessing_state(self) -> dict[str, Any]:
+        return {**super().preprocessing_state(), "condition": [self.condition_mean, self.condition_std]}
+
+    def load_preprocessing_state(self, state: dict[str, Any]) -> None:
+        super().load_preprocessing_state(state)
+        self.condition_mean, self.condition_std = (float(v) for v in state["condition"])
+
+    def condition(self, incident_mev: torch.Tensor) -> torch.Tensor:
+        """The flow's context: ``log2(E_inc / GeV)``, standardized with the training mean and width."""
+        return (log2_energy(incident_mev) - self.condition_mean) / self.condition_std
 
     def build_modules(self) -> dict[str, nn.Module]:
         c = self.config
@@ -67,13 +93,16 @@ class CaloINN(CaloINNGenerator):
         incident, voxels = self.shower_tensors(showers)
         with torch.no_grad():
             shares, u = shares_and_u(voxels.double(), incident.double(), self.layer_sizes, self.u0_scale)
-        return torch.cat([shares, u], dim=1).float(), log2_energy(incident)
+        return torch.cat([shares, u], dim=1).float(), self.condition(incident.double()).float()
 
     def loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """-mean log p(log(x + U(0, b) + alpha) | log2 E_inc): fresh noise in every batch."""
         assert self.modules is not None
         shares_u, condition = batch
-        inputs = inn_inputs(shares_u, float(self.config["noise_width"]), float(self.config["alpha"]))
+        c = self.config
+        inputs = inn_inputs(
+            shares_u, self.geometry.n_voxels, float(c["noise_width"]), float(c["alpha"]), str(c["u_transform"])
+        )
         return -self.modules["inn"].log_prob(inputs, condition).mean()
 
     # ------------------------------------------------------------------ sampling
@@ -83,7 +112,7 @@ class CaloINN(CaloINNGenerator):
         c = self.config
 
         def draw(energies: torch.Tensor) -> torch.Tensor:
-            values = sample_flow(modules["inn"], log2_energy(energies), generator)
+            values = sample_flow(modules["inn"], self.condition(energies), generator)
             return inn_to_voxels(
                 values,
                 energies,
@@ -92,6 +121,7 @@ class CaloINN(CaloINNGenerator):
                 alpha=float(c["alpha"]),
                 u0_scale=self.u0_scale,
                 threshold_mev=self.threshold_mev,
+                u_transform=str(c["u_transform"]),
             )
 
         return self.redraw_non_finite(draw, incident_energies)

@@ -41,7 +41,7 @@ from calobench.preprocessing import (
 GEV = 1e3
 #: CaloINN's per-layer normalization offset, 1e-10 GeV, in MeV.
 LAYER_EPSILON_MEV = 1e-10 * GEV
-#: The VAE's logit regularizer and the scale of the u's in its condition and latent (INNVAE).
+#: The logit regularizer of the VAE (INNVAE) and of the INN's optional logit u's.
 VAE_ALPHA = 1e-6
 U_SCALE = 0.9
 
@@ -60,11 +60,21 @@ def shares_and_u(
 
 
 # ---------------------------------------------------------------------- INN
-def inn_inputs(shares_u: torch.Tensor, noise_width: float, alpha: float) -> torch.Tensor:
+#: How the INN sees the u's: ``log`` like the shares (published), or ``logit`` (``logit(a + (1 - 2a) u)``,
+#: a = 1e-6, as CaloFlow's Flow I and CaloINN's VAE do), which spreads the fractions near 1.
+U_TRANSFORMS = ("log", "logit")
+
+
+def inn_inputs(
+    shares_u: torch.Tensor, n_voxels: int, noise_width: float, alpha: float, u_transform: str = "log"
+) -> torch.Tensor:
     """``log(x + U(0, b) + alpha)`` of the shares and u's (B, V + n_layers), with fresh noise from
-    torch's global generator (the training loop seeds and checkpoints it)."""
+    torch's global generator (the training loop seeds and checkpoints it); with ``u_transform="logit"``
+    the (noisy) u's go through the logit instead."""
     noisy = shares_u + noise_width * torch.rand_like(shares_u) if noise_width > 0 else shares_u
-    return torch.log(noisy + alpha)
+    if u_transform == "log":
+        return torch.log(noisy + alpha)
+    return torch.cat([torch.log(noisy[:, :n_voxels] + alpha), logit(noisy[:, n_voxels:].clamp(0.0, 1.0), VAE_ALPHA)], 1)
 
 
 def inn_to_voxels(
@@ -76,20 +86,24 @@ def inn_to_voxels(
     alpha: float,
     u0_scale: float,
     threshold_mev: float,
+    u_transform: str = "log",
 ) -> torch.Tensor:
     """Invert :func:`inn_inputs` for generated (B, V + n_layers) values: voxels (B, V) in MeV.
 
     exp - alpha - b; shares below b set to 0 (CaloINN's ``postprocess(threshold=width_noise)``
-    after ``samples -= width_noise``); u's clipped to [0, 1]; layer energies from the u's; every
-    layer's shares scaled to its energy; voxels below ``threshold_mev`` set to 0.
+    after ``samples -= width_noise``); u's (inverted likewise) clipped to [0, 1]; layer energies from
+    the u's; every layer's shares scaled to its energy; voxels below ``threshold_mev`` set to 0.
     """
     n_voxels = sum(layer_sizes)
     # anything above log(1 + b + alpha) (a share or u above 1) is clipped before the exponential
-    values = torch.exp(values.clamp(max=math.log(1.0 + noise_width + alpha) + 1.0)) - alpha - noise_width
-    shares = values[:, :n_voxels]
+    top = math.log(1.0 + noise_width + alpha) + 1.0
+    shares = torch.exp(values[:, :n_voxels].clamp(max=top)) - alpha - noise_width
     shares = torch.where(shares < noise_width, torch.zeros_like(shares), shares)
-    u = values[:, n_voxels:].clamp(0.0, 1.0)
-    layer_energies = u_to_energies(u, incident_mev.to(values.dtype), u0_scale)
+    if u_transform == "log":
+        u = torch.exp(values[:, n_voxels:].clamp(max=top)) - alpha - noise_width
+    else:
+        u = inverse_logit(values[:, n_voxels:], VAE_ALPHA) - noise_width
+    layer_energies = u_to_energies(u.clamp(0.0, 1.0), incident_mev.to(values.dtype), u0_scale)
     return apply_threshold(renormalize_layers(shares, layer_energies, layer_sizes), threshold_mev)
 
 

@@ -122,3 +122,58 @@ def vae_loss(
     kl = gaussian_kl(mu, logvar).mean()
     total = mae + gamma * mse + beta * kl
     return total, {"mae": float(mae.detach()), "mse": float(mse.detach()), "kl": float(kl.detach())}
+
+
+class ResidualQuantiles(nn.Module):
+    """Per-voxel quantiles of the VAE's reconstruction residuals (standardized logit space) in bins of
+    ``log2(E_inc / GeV)``: a non-parametric decoder noise ``p(x | z) = decoder(z) + r`` with ``r`` drawn
+    voxel by voxel from its empirical distribution at the shower's energy (the ``empirical`` option of
+    ``decoder_noise``; the published model decodes without noise).
+
+    Buffers: ``edges`` (n_bins + 1) in log2(E / GeV), ``quantiles`` (n_bins, Q, V).
+    """
+
+    def __init__(self, edges: torch.Tensor, n_quantiles: int, features: int) -> None:
+        super().__init__()
+        if n_quantiles < 2:
+            raise ValueError(f"residual_quantiles must be >= 2, got {n_quantiles}")
+        self.register_buffer("edges", torch.as_tensor(edges, dtype=torch.float32).clone())
+        self.register_buffer("quantiles", torch.zeros(len(edges) - 1, n_quantiles, features))
+
+    @property
+    def n_bins(self) -> int:
+        return int(self.quantiles.shape[0])
+
+    def bin_index(self, log2_energy: torch.Tensor) -> torch.Tensor:
+        """Energy bin of every shower (clamped to the first / last bin)."""
+        inner = self.edges[1:-1].to(log2_energy.dtype).contiguous()
+        return torch.bucketize(log2_energy.reshape(-1).contiguous(), inner).clamp(0, self.n_bins - 1)
+
+    @torch.no_grad()
+    def fit(self, residuals: torch.Tensor, log2_energy: torch.Tensor) -> None:
+        """Quantiles of (N, V) residuals per energy bin; an empty bin takes its nearest filled one."""
+        bins = self.bin_index(log2_energy.to(self.edges.device))
+        levels = torch.linspace(0.0, 1.0, self.quantiles.shape[1], dtype=torch.float64)
+        filled = []
+        for b in range(self.n_bins):
+            rows = residuals[bins.cpu() == b]
+            if len(rows):
+                self.quantiles[b] = torch.quantile(rows.double(), levels, dim=0).to(self.quantiles)
+                filled.append(b)
+        if not filled:
+            raise ValueError("no residuals to fit")
+        for b in range(self.n_bins):
+            if b not in filled:
+                self.quantiles[b] = self.quantiles[min(filled, key=lambda f: abs(f - b))]
+
+    def sample(self, log2_energy: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(B, V) residuals, each voxel drawn independently by inverting its interpolated quantiles."""
+        n_q, n_v = self.quantiles.shape[1], self.quantiles.shape[2]
+        bins = self.bin_index(log2_energy)
+        position = torch.rand((len(bins), n_v), generator=generator, device=self.quantiles.device) * (n_q - 1)
+        low = position.floor().long().clamp(max=n_q - 2)
+        fraction = (position - low).to(self.quantiles.dtype)
+        flat = self.quantiles.reshape(-1, n_v)
+        index = bins.reshape(-1, 1) * n_q + low
+        below, above = flat.gather(0, index), flat.gather(0, index + 1)
+        return below + fraction * (above - below)

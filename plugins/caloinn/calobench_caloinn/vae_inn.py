@@ -3,19 +3,22 @@ INN learns the distribution of its encodings (arXiv 2312.09290; models.md sec. 2
 
 Stage ``vae``: the VAE (vae.py) on standardized share logits, conditioned on ``log2(E_inc / GeV)``
 and ``logit(0.9 u)``. Stage ``inn``: a spline-coupling INN (calobench.nn.coupling) on the encoder's
-``[mu, logvar]`` and ``logit(0.9 u)`` of every training shower, conditioned on ``log2(E_inc / GeV)``.
+``[mu, logvar]`` and ``logit(0.9 u)`` of every training shower, conditioned on ``log2(E_inc / GeV)``
+(standardized).
 Generation: INN -> (mu, logvar, u) -> z = mu + sigma eps -> decoder -> sigmoid -> every layer
 renormalized to its energy from the u's -> threshold.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
 import torch
 from torch import nn
 
+from calobench.errors import ConfigError
 from calobench.generator.settings import TrainSettings
 from calobench.generator.training import Stage
 from calobench.nn.coupling import coupling_flow, sample_flow
@@ -32,13 +35,16 @@ from calobench_caloinn.preprocessing import (
     vae_to_voxels,
 )
 from calobench_caloinn.presets import VAE_PRESETS, VAE_PUBLISHED
-from calobench_caloinn.vae import ConditionalVAE, smearing_matrix, vae_loss
+from calobench_caloinn.vae import ConditionalVAE, ResidualQuantiles, smearing_matrix, vae_loss
 
 SUPPORTED_GEOMETRIES = ("ds1-photons", "ds1-pions", "calogan", "ds2", "ds3")
 #: Showers per encoder pass when the INN's training data are made.
 ENCODE_BATCH = 4096
 #: Largest log-variance used when sampling (exp(10 / 2) = 150 latent widths).
 MAX_LOGVAR = 10.0
+#: Decoder-noise options: ``none`` decodes the mean (as published), ``empirical`` adds per-voxel
+#: residuals drawn from their training distribution at the shower's energy (vae.ResidualQuantiles).
+DECODER_NOISE = ("none", "empirical")
 
 
 class CaloVAEINN(CaloINNGenerator):
@@ -54,6 +60,8 @@ class CaloVAEINN(CaloINNGenerator):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.config["decoder_noise"] not in DECODER_NOISE:
+            raise ConfigError(f"decoder_noise must be one of {DECODER_NOISE}, got {self.config['decoder_noise']!r}")
         self.statistics: dict[str, torch.Tensor] = {}
         self._smearing: torch.Tensor | None = None
         self._device_statistics: dict[str, torch.Tensor] = {}
@@ -81,6 +89,7 @@ class CaloVAEINN(CaloINNGenerator):
             "condition_mean": condition.mean(dim=0).float(),
             "condition_std": condition.std(dim=0).clamp_min(1e-3).float(),
             "mean_shares": shares.double().mean(dim=0).float(),
+            "residual_edges": residual_edges(condition[:, 0]),
         }
         self._device_statistics = {}
 
@@ -134,7 +143,12 @@ class CaloVAEINN(CaloINNGenerator):
             spline="rational_quadratic",
             activation="leaky_relu",
         )
-        return {"vae": vae, "inn": inn}
+        modules: dict[str, nn.Module] = {"vae": vae, "inn": inn}
+        if c["decoder_noise"] == "empirical":
+            modules["residuals"] = ResidualQuantiles(
+                self.statistics["residual_edges"], int(c["residual_quantiles"]), self.geometry.n_voxels
+            )
+        return modules
 
     # ------------------------------------------------------------------ training
     def vae_stage_loss(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -172,7 +186,29 @@ class CaloVAEINN(CaloINNGenerator):
             c = condition[first : first + ENCODE_BATCH].to(self.device)
             mu, logvar = vae.encode(*self._standardized(s, c))
             encodings.append(torch.cat([mu, logvar], dim=1).cpu())
-        return torch.cat([torch.cat(encodings), condition[:, 1:]], dim=1), condition[:, :1].clone()
+        return torch.cat([torch.cat(encodings), condition[:, 1:]], dim=1), self._inn_context(condition[:, :1])
+
+    @torch.no_grad()
+    def fit_residuals(self, shares: torch.Tensor, condition: torch.Tensor) -> None:
+        """Quantiles of the trained VAE's residuals (standardized logits minus the decoding of the
+        encoder mean) on the first ``residual_showers`` training showers, per energy bin."""
+        assert self.modules is not None
+        vae = self.modules["vae"]
+        vae.eval()
+        n = min(len(shares), int(self.config["residual_showers"]))
+        residuals = []
+        for first in range(0, n, ENCODE_BATCH):
+            s = shares[first : min(first + ENCODE_BATCH, n)].to(self.device)
+            c = condition[first : min(first + ENCODE_BATCH, n)].to(self.device)
+            logits, cond = self._standardized(s, c)
+            mu, _ = vae.encode(logits, cond)
+            residuals.append((logits - vae.decode(mu, cond)).cpu())
+        self.modules["residuals"].fit(torch.cat(residuals), condition[:n, 0])
+
+    def _inn_context(self, log_energy: torch.Tensor) -> torch.Tensor:
+        """The latent INN's context: ``log2(E_inc / GeV)`` standardized like the VAE's condition."""
+        mean, std = self.statistics["condition_mean"][0], self.statistics["condition_std"][0]
+        return (log_energy - mean.to(log_energy.device)) / std.to(log_energy.device)
 
     def inn_stage_loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """-mean log p([mu, logvar, logit(0.9 u)] | log2 E_inc)."""
@@ -192,6 +228,8 @@ class CaloVAEINN(CaloINNGenerator):
             valid_tensors,
             TrainSettings.from_config(self.config, "vae_"),
         )
+        if "residuals" in self.modules:
+            self.fit_residuals(*tensors)
         yield Stage(
             "inn",
             {"inn": self.modules["inn"]},
@@ -210,13 +248,16 @@ class CaloVAEINN(CaloINNGenerator):
 
         def draw(energies: torch.Tensor) -> torch.Tensor:
             log_energy = log2_energy(energies)
-            values = sample_flow(modules["inn"], log_energy, generator)
+            values = sample_flow(modules["inn"], self._inn_context(log_energy), generator)
             mu, logvar, u_values = values.split([latent, latent, self.geometry.n_layers], dim=1)
             u = u_from_logits(u_values)
             condition = torch.cat([log_energy, u_logits(u)], dim=1)
             cond = (condition - self._stat("condition_mean")) / self._stat("condition_std")
             z = reparameterize(mu, logvar.clamp(max=MAX_LOGVAR), generator)
-            logits = vae.decode(z, cond) * self._stat("logit_std") + self._stat("logit_mean")
+            logits = vae.decode(z, cond)
+            if "residuals" in modules:
+                logits = logits + modules["residuals"].sample(log_energy, generator)
+            logits = logits * self._stat("logit_std") + self._stat("logit_mean")
             return vae_to_voxels(
                 shares_from_logits(logits),
                 u,
@@ -227,3 +268,10 @@ class CaloVAEINN(CaloINNGenerator):
             )
 
         return self.redraw_non_finite(draw, incident_energies)
+
+
+def residual_edges(log2_energy: torch.Tensor) -> torch.Tensor:
+    """Bins of width 1 in log2(E_inc / GeV) covering the training energies (DS1: one per energy)."""
+    low = math.floor(float(log2_energy.min()) + 0.5) - 0.5
+    high = math.ceil(float(log2_energy.max()) - 0.5) + 0.5
+    return torch.arange(low, high + 0.25, 1.0, dtype=torch.float32)

@@ -37,7 +37,7 @@ def test_inn_round_trip_without_noise(showers):
     incident, voxels, sizes = showers
     scale = 1.1 * float((voxels.sum(1) / incident).max())
     shares, u = shares_and_u(voxels, incident, sizes, scale)
-    values = inn_inputs(torch.cat([shares, u], 1), 0.0, 1e-12)
+    values = inn_inputs(torch.cat([shares, u], 1), voxels.shape[1], 0.0, 1e-12)
     back = inn_to_voxels(values, incident, sizes, noise_width=0.0, alpha=1e-12, u0_scale=scale, threshold_mev=0.0)
     torch.testing.assert_close(back, voxels, rtol=1e-8, atol=1e-6)
     assert log2_energy(torch.tensor([1000.0, 4000.0])).flatten().tolist() == [0.0, 2.0]
@@ -48,7 +48,7 @@ def test_inn_round_trip_with_noise_zeroes_what_falls_below_the_width(showers):
     torch.manual_seed(0)
     shares, u = shares_and_u(voxels, incident, sizes, 2.0)
     b = 5e-6
-    values = inn_inputs(torch.cat([shares, u], 1), b, 1e-8)
+    values = inn_inputs(torch.cat([shares, u], 1), voxels.shape[1], b, 1e-8)
     assert torch.isfinite(values).all() and values.min() >= math.log(1e-8)
     back = inn_to_voxels(values, incident, sizes, noise_width=b, alpha=1e-8, u0_scale=2.0, threshold_mev=0.0)
     zero = voxels == 0
@@ -63,10 +63,21 @@ def test_inn_round_trip_with_noise_zeroes_what_falls_below_the_width(showers):
     torch.testing.assert_close(back.sum(1), voxels.sum(1), rtol=1e-3, atol=0)
 
 
+def test_inn_round_trip_with_logit_u(showers):
+    incident, voxels, sizes = showers
+    shares, u = shares_and_u(voxels, incident, sizes, 2.0)
+    values = inn_inputs(torch.cat([shares, u], 1), voxels.shape[1], 0.0, 1e-12, "logit")
+    torch.testing.assert_close(values[:, voxels.shape[1] :], u_logits(u / 0.9))  # logit(u), a = 1e-6
+    back = inn_to_voxels(
+        values, incident, sizes, noise_width=0.0, alpha=1e-12, u0_scale=2.0, threshold_mev=0.0, u_transform="logit"
+    )
+    torch.testing.assert_close(back, voxels, rtol=1e-5, atol=1e-4)
+
+
 def test_threshold_and_clipping(showers):
     incident, voxels, sizes = showers
     shares, u = shares_and_u(voxels, incident, sizes, 2.0)
-    values = inn_inputs(torch.cat([shares, u], 1), 0.0, 1e-8)
+    values = inn_inputs(torch.cat([shares, u], 1), voxels.shape[1], 0.0, 1e-8)
     values[:, -1] = 50.0  # a u far above 1 is clipped to 1, not overflowing
     back = inn_to_voxels(values, incident, sizes, noise_width=0.0, alpha=1e-8, u0_scale=2.0, threshold_mev=1.0)
     assert torch.isfinite(back).all()
