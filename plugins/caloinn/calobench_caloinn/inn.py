@@ -101,7 +101,12 @@ class CaloINN(CaloINNGenerator):
         shares_u, condition = batch
         c = self.config
         inputs = inn_inputs(
-            shares_u, self.geometry.n_voxels, float(c["noise_width"]), float(c["alpha"]), str(c["u_transform"])
+            shares_u,
+            self.geometry.n_voxels,
+            float(c["noise_width"]),
+            float(c["alpha"]),
+            str(c["u_transform"]),
+            float(c["u_noise"]),
         )
         return -self.modules["inn"].log_prob(inputs, condition).mean()
 
@@ -122,6 +127,7 @@ class CaloINN(CaloINNGenerator):
                 u0_scale=self.u0_scale,
                 threshold_mev=self.threshold_mev,
                 u_transform=str(c["u_transform"]),
+                u_noise=float(c["u_noise"]),
             )
 
         return self.redraw_non_finite(draw, incident_energies)

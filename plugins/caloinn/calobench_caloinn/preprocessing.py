@@ -65,16 +65,34 @@ def shares_and_u(
 U_TRANSFORMS = ("log", "logit")
 
 
+def dequantize_u(u: torch.Tensor, width: float) -> torch.Tensor:
+    """``(1 - w) u + w U(0, 1)``: spreads the point masses of the fractions at 0 (empty layers) and 1
+    (everything in one layer) over bands of width ``w`` inside [0, 1], so that their logit has a density."""
+    return (1.0 - width) * u + width * torch.rand_like(u) if width > 0 else u
+
+
+def requantize_u(u: torch.Tensor, width: float) -> torch.Tensor:
+    """The inverse of :func:`dequantize_u` on average (the band's centre), clipped to [0, 1]."""
+    return ((u - 0.5 * width) / (1.0 - width)).clamp(0.0, 1.0)
+
+
 def inn_inputs(
-    shares_u: torch.Tensor, n_voxels: int, noise_width: float, alpha: float, u_transform: str = "log"
+    shares_u: torch.Tensor,
+    n_voxels: int,
+    noise_width: float,
+    alpha: float,
+    u_transform: str = "log",
+    u_noise: float = 0.0,
 ) -> torch.Tensor:
     """``log(x + U(0, b) + alpha)`` of the shares and u's (B, V + n_layers), with fresh noise from
     torch's global generator (the training loop seeds and checkpoints it); with ``u_transform="logit"``
-    the (noisy) u's go through the logit instead."""
-    noisy = shares_u + noise_width * torch.rand_like(shares_u) if noise_width > 0 else shares_u
+    the u's are instead dequantized by :func:`dequantize_u` (width ``u_noise``) and go through the logit."""
     if u_transform == "log":
+        noisy = shares_u + noise_width * torch.rand_like(shares_u) if noise_width > 0 else shares_u
         return torch.log(noisy + alpha)
-    return torch.cat([torch.log(noisy[:, :n_voxels] + alpha), logit(noisy[:, n_voxels:].clamp(0.0, 1.0), VAE_ALPHA)], 1)
+    shares, u = shares_u[:, :n_voxels], shares_u[:, n_voxels:]
+    noisy = shares + noise_width * torch.rand_like(shares) if noise_width > 0 else shares
+    return torch.cat([torch.log(noisy + alpha), logit(dequantize_u(u, u_noise), VAE_ALPHA)], 1)
 
 
 def inn_to_voxels(
@@ -87,6 +105,7 @@ def inn_to_voxels(
     u0_scale: float,
     threshold_mev: float,
     u_transform: str = "log",
+    u_noise: float = 0.0,
 ) -> torch.Tensor:
     """Invert :func:`inn_inputs` for generated (B, V + n_layers) values: voxels (B, V) in MeV.
 
@@ -102,7 +121,7 @@ def inn_to_voxels(
     if u_transform == "log":
         u = torch.exp(values[:, n_voxels:].clamp(max=top)) - alpha - noise_width
     else:
-        u = inverse_logit(values[:, n_voxels:], VAE_ALPHA) - noise_width
+        u = requantize_u(inverse_logit(values[:, n_voxels:], VAE_ALPHA), u_noise)
     layer_energies = u_to_energies(u.clamp(0.0, 1.0), incident_mev.to(values.dtype), u0_scale)
     return apply_threshold(renormalize_layers(shares, layer_energies, layer_sizes), threshold_mev)
 

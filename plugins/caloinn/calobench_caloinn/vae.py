@@ -153,7 +153,10 @@ class ResidualQuantiles(nn.Module):
     def fit(self, residuals: torch.Tensor, log2_energy: torch.Tensor) -> None:
         """Quantiles of (N, V) residuals per energy bin; an empty bin takes its nearest filled one."""
         bins = self.bin_index(log2_energy.to(self.edges.device))
-        levels = torch.linspace(0.0, 1.0, self.quantiles.shape[1], dtype=torch.float64)
+        n_q = self.quantiles.shape[1]
+        # mid-point levels: the extreme draws stay within the 1/(2Q) and 1 - 1/(2Q) quantiles instead
+        # of reaching the sample's minimum and maximum
+        levels = (torch.arange(n_q, dtype=torch.float64) + 0.5) / n_q
         filled = []
         for b in range(self.n_bins):
             rows = residuals[bins.cpu() == b]

@@ -26,7 +26,9 @@ from calobench.nn.gaussian import reparameterize
 from calobench.showers import Showers
 from calobench_caloinn.common import CaloINNGenerator, hidden_widths
 from calobench_caloinn.preprocessing import (
+    dequantize_u,
     log2_energy,
+    requantize_u,
     share_logits,
     shares_and_u,
     shares_from_logits,
@@ -67,20 +69,21 @@ class CaloVAEINN(CaloINNGenerator):
         self._device_statistics: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------------ preprocessing
-    def _prepared(self, showers: Showers) -> tuple[torch.Tensor, torch.Tensor]:
-        """(layer shares (N, V), raw condition [log2 E_inc/GeV, logit(0.9 u)] (N, 1 + n_layers)), float32 CPU."""
+    def _prepared(self, showers: Showers) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(layer shares (N, V), raw condition [log2 E_inc/GeV, logit(0.9 u)] (N, 1 + n_layers),
+        u (N, n_layers)), float32 CPU."""
         assert self.u0_scale is not None
         incident, voxels = self.shower_tensors(showers)
         with torch.no_grad():
             shares, u = shares_and_u(voxels.double(), incident.double(), self.layer_sizes, self.u0_scale)
             condition = torch.cat([log2_energy(incident.double()), u_logits(u)], dim=1)
-        return shares.float(), condition.float()
+        return shares.float(), condition.float(), u.float()
 
     def fit_preprocessing(self, train: Showers) -> None:
         """u0 scale, threshold, and the standardization of the share logits and the condition, and
         the mean share per voxel (the data-space loss weights)."""
         self.fit_constants(train)
-        shares, condition = self._prepared(train)
+        shares, condition, _ = self._prepared(train)
         logits = share_logits(shares.double())
         condition = condition.double()
         self.statistics = {
@@ -175,8 +178,11 @@ class CaloVAEINN(CaloINNGenerator):
         )
 
     @torch.no_grad()
-    def latent_tensors(self, shares: torch.Tensor, condition: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The INN's training data: ([mu, logvar, logit(0.9 u)] (N, 2 L + n_layers), [log2 E] (N, 1))."""
+    def latent_tensors(
+        self, shares: torch.Tensor, condition: torch.Tensor, u: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The INN's training data: ([mu, logvar] (N, 2 L), u (N, n_layers), context (N, 1)); the u's
+        are dequantized and mapped to ``logit(0.9 u)`` per batch (:meth:`inn_stage_loss`)."""
         assert self.modules is not None
         vae = self.modules["vae"]
         vae.eval()
@@ -186,7 +192,7 @@ class CaloVAEINN(CaloINNGenerator):
             c = condition[first : first + ENCODE_BATCH].to(self.device)
             mu, logvar = vae.encode(*self._standardized(s, c))
             encodings.append(torch.cat([mu, logvar], dim=1).cpu())
-        return torch.cat([torch.cat(encodings), condition[:, 1:]], dim=1), self._inn_context(condition[:, :1])
+        return torch.cat(encodings), u.float(), self._inn_context(condition[:, :1])
 
     @torch.no_grad()
     def fit_residuals(self, shares: torch.Tensor, condition: torch.Tensor) -> None:
@@ -213,28 +219,29 @@ class CaloVAEINN(CaloINNGenerator):
     def inn_stage_loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """-mean log p([mu, logvar, logit(0.9 u)] | log2 E_inc)."""
         assert self.modules is not None
-        values, condition = batch
-        return -self.modules["inn"].log_prob(values, condition).mean()
+        encodings, u, context = batch
+        values = torch.cat([encodings, u_logits(dequantize_u(u, float(self.config["u_noise"])))], dim=1)
+        return -self.modules["inn"].log_prob(values, context).mean()
 
     def stages(self, train: Showers, valid: Showers | None) -> Iterable[Stage]:
         assert self.modules is not None
-        tensors = self._prepared(train)
+        shares, condition, u = self._prepared(train)
         valid_tensors = None if valid is None or len(valid) == 0 else self._prepared(valid)
         yield Stage(
             "vae",
             {"vae": self.modules["vae"]},
             self.vae_stage_loss,
-            tensors,
-            valid_tensors,
+            (shares, condition),
+            None if valid_tensors is None else valid_tensors[:2],
             TrainSettings.from_config(self.config, "vae_"),
         )
         if "residuals" in self.modules:
-            self.fit_residuals(*tensors)
+            self.fit_residuals(shares, condition)
         yield Stage(
             "inn",
             {"inn": self.modules["inn"]},
             self.inn_stage_loss,
-            self.latent_tensors(*tensors),
+            self.latent_tensors(shares, condition, u),
             None if valid_tensors is None else self.latent_tensors(*valid_tensors),
             TrainSettings.from_config(self.config, "inn_"),
         )
@@ -250,7 +257,7 @@ class CaloVAEINN(CaloINNGenerator):
             log_energy = log2_energy(energies)
             values = sample_flow(modules["inn"], self._inn_context(log_energy), generator)
             mu, logvar, u_values = values.split([latent, latent, self.geometry.n_layers], dim=1)
-            u = u_from_logits(u_values)
+            u = requantize_u(u_from_logits(u_values), float(self.config["u_noise"]))
             condition = torch.cat([log_energy, u_logits(u)], dim=1)
             cond = (condition - self._stat("condition_mean")) / self._stat("condition_std")
             z = reparameterize(mu, logvar.clamp(max=MAX_LOGVAR), generator)

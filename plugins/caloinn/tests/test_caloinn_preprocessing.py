@@ -7,9 +7,11 @@ import math
 import pytest
 import torch
 from calobench_caloinn.preprocessing import (
+    dequantize_u,
     inn_inputs,
     inn_to_voxels,
     log2_energy,
+    requantize_u,
     share_logits,
     shares_and_u,
     shares_from_logits,
@@ -17,7 +19,7 @@ from calobench_caloinn.preprocessing import (
     u_logits,
     vae_to_voxels,
 )
-from calobench_caloinn.vae import smearing_matrix, vae_loss
+from calobench_caloinn.vae import ResidualQuantiles, smearing_matrix, vae_loss
 from caloinn_data import tiny_showers
 
 from calobench.geometry import builtin_geometry
@@ -135,3 +137,30 @@ def test_vae_loss_terms():
     expected = float(torch.sparse.sum(smearing).item()) * 0.5
     assert terms["mae"] == pytest.approx(expected, rel=1e-5)
     assert float(total) == pytest.approx(terms["mae"] + 2.0 * 2.0, rel=1e-6)
+
+
+def test_u_dequantization_spreads_point_masses_and_inverts_on_average():
+    torch.manual_seed(0)
+    u = torch.tensor([0.0, 1.0, 0.3]).repeat(2000, 1)
+    noisy = dequantize_u(u, 1e-3)
+    assert (noisy > 0).all() and (noisy < 1).all()
+    assert noisy[:, 0].max() <= 1e-3 and noisy[:, 1].min() >= 1 - 1e-3
+    back = requantize_u(noisy, 1e-3)
+    assert (back - u).abs().max() <= 5.01e-4  # within half the band
+    assert abs(float(back[:, 2].mean()) - 0.3) < 2e-5
+    assert torch.equal(dequantize_u(u, 0.0), u)
+
+
+def test_residual_quantiles_reproduce_each_voxels_distribution_per_energy():
+    torch.manual_seed(0)
+    energies = torch.tensor([0.0, 3.0]).repeat_interleave(4000)  # log2(E / GeV): two energies
+    residuals = torch.stack([torch.where(torch.rand(8000) < 0.7, 0.0, 2.0), torch.randn(8000) * (1 + energies)], dim=1)
+    model = ResidualQuantiles(torch.arange(-0.5, 4.0, 1.0), 33, 2)
+    model.fit(residuals, energies)
+    assert model.n_bins == 4
+    torch.testing.assert_close(model.quantiles[1], model.quantiles[0])  # the empty bin copies its neighbour
+    draws = model.sample(torch.full((20000,), 3.0), torch.Generator().manual_seed(1))
+    assert abs(float((draws[:, 0] < 1.0).float().mean()) - 0.7) < 0.03
+    assert abs(float(draws[:, 1].std()) - 4.0) < 0.3
+    low = model.sample(torch.full((20000,), -0.2), torch.Generator().manual_seed(1))
+    assert abs(float(low[:, 1].std()) - 1.0) < 0.1
