@@ -5,8 +5,9 @@ latent means given the label -- are the two-step-zoo ``simple_nsf`` (calo-man
 config/density_estimator.py: 4 layers, conditioner ``ResidualNet`` hidden 64 with 3 blocks, 8 bins,
 tail bound 1, linear tails), each coupling layer followed by a random permutation and an LU-factorized
 linear map initialized to the identity (normflows ``LULinearPermute``), on a standard normal base.
-The coupling layers are :class:`calobench.nn.coupling.CoupledRationalQuadraticSpline` (normflows'
-coupling with calobench's faster spline); the masks alternate between layers.
+The coupling layers are :class:`calobench.nn.coupling.ConditionalSplineCoupling` with the ``resnet``
+conditioner and the ``alternating`` mask (nflows' coupling computed with calobench's faster spline);
+the masks alternate between layers.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import normflows as nf
 import torch
 from normflows.flows import LULinearPermute
 
-from calobench.nn.coupling import CoupledRationalQuadraticSpline
+from calobench.nn.coupling import ConditionalSplineCoupling
 
 
 def spline_flow(
@@ -37,13 +38,15 @@ def spline_flow(
     transforms: list[nf.flows.Flow] = []
     for index in range(layers):
         transforms.append(
-            CoupledRationalQuadraticSpline(
+            ConditionalSplineCoupling(
                 features,
-                blocks,
-                hidden,
-                num_context_channels=context,
+                context,
+                [hidden] * blocks,
                 num_bins=bins,
                 tail_bound=tail_bound,
+                activation="relu",
+                conditioner="resnet",
+                mask="alternating",
                 reverse_mask=index % 2 == 1,
             )
         )
