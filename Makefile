@@ -50,8 +50,9 @@ test-latest:
 	rm -rf $(LATEST_VENV)
 	$(PYTHON) -m venv $(LATEST_VENV)
 	$(LATEST_VENV)/bin/python -m pip --disable-pip-version-check install -q "$(TORCH_PIN)"
+	echo "$(TORCH_PIN)" > $(LATEST_VENV)/torch-pin.txt
 	$(LATEST_VENV)/bin/python -m pip --disable-pip-version-check install -q --upgrade --upgrade-strategy eager \
-		$(EDITABLE) -e ".[test]"
+		-c $(LATEST_VENV)/torch-pin.txt $(EDITABLE) -e ".[test]"
 	$(LATEST_VENV)/bin/python -m pip --disable-pip-version-check freeze --exclude-editable | grep -v '^calobench'
 	$(LATEST_VENV)/bin/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
