@@ -82,6 +82,13 @@ def _hermite(
     return t * (c1 + t * (c2 + t * c3)), c1 + t * (2.0 * c2 + 3.0 * c3 * t)
 
 
+def _unit_interval(t: torch.Tensor) -> torch.Tensor:
+    """``t`` clamped to [0, 1] against rounding, with the gradient of ``t`` itself: the position in
+    a bin is in [0, 1] by construction, and a plain clamp's gradient at the end points (an input
+    exactly on a knot or on the tail bound) depends on the torch version (0 in torch 2.14)."""
+    return t + (t.clamp(0.0, 1.0) - t).detach()
+
+
 def _solve(c1: torch.Tensor, c2: torch.Tensor, c3: torch.Tensor, r: torch.Tensor, iterations: int) -> torch.Tensor:
     """The root t in [0, 1] of the increasing ``q(t) = r`` (q(0) = 0, q(1) = 1): Newton from t = r,
     bisection when a step leaves the bracket."""
@@ -153,14 +160,14 @@ def cubic_spline_bins_first(
     c1, c2, c3 = delta0, 3.0 - 2.0 * delta0 - delta1, delta0 + delta1 - 2.0
     tiny = torch.finfo(x.dtype).tiny
     if inverse:
-        r = ((x - y_k) / h_k).clamp(0.0, 1.0)
+        r = _unit_interval((x - y_k) / h_k)
         with torch.no_grad():
             t0 = _solve(c1.detach(), c2.detach(), c3.detach(), r.detach(), iterations)
         q0, dq0 = _hermite(t0, c1, c2, c3)
-        t = (t0 - (q0 - r) / dq0.clamp_min(tiny)).clamp(0.0, 1.0)  # one differentiable Newton step
+        t = _unit_interval(t0 - (q0 - r) / dq0.clamp_min(tiny))  # one differentiable Newton step
         outputs = x_k + w_k * t
     else:
-        t = ((x - x_k) / w_k).clamp(0.0, 1.0)
+        t = _unit_interval((x - x_k) / w_k)
         q, _ = _hermite(t, c1, c2, c3)
         outputs = y_k + h_k * q
     _, dq = _hermite(t, c1, c2, c3)
