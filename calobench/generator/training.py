@@ -99,6 +99,8 @@ class Stage:
     #: which weights the modules hold when the stage ends: ``"best"`` (lowest monitored loss) or
     #: ``"last"`` (the final epoch's; adversarial training, where no loss measures quality)
     keep: str = "best"
+    #: Adam's betas for the stage's optimizer (``None``: torch's default (0.9, 0.999))
+    betas: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         if self.keep not in ("best", "last"):
@@ -124,7 +126,7 @@ class Stage:
 
     def signature(self) -> dict[str, Any]:
         """Extra values that identify this stage's training in its checkpoint (compared on resume)."""
-        return {}
+        return {} if self.betas is None else {"betas": [float(b) for b in self.betas]}
 
 
 @dataclass
@@ -219,7 +221,7 @@ class SingleOptimizer(Updates):
         self.trainer = trainer
         settings = trainer.settings
         self.parameters = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
-        self.optimizer = build_optimizer(settings, self.parameters)
+        self.optimizer = build_optimizer(settings, self.parameters, betas=trainer.stage.betas)
         self.schedule = build_schedule(self.optimizer, settings.schedule, settings.epochs, steps_per_epoch)
         self.scaler = torch.amp.GradScaler("cuda", enabled=trainer.amp_enabled and trainer.amp_dtype == torch.float16)
 

@@ -65,8 +65,11 @@ class CylindricalConv3d(nn.Module):
         pad_layer, pad_angle, pad_radius = self.padding
         if pad_angle:
             n_alpha = x.shape[3]
-            index = torch.arange(-pad_angle, n_alpha + pad_angle, device=x.device) % n_alpha
-            x = x.index_select(3, index)
+            if pad_angle <= n_alpha:
+                x = torch.cat([x[:, :, :, n_alpha - pad_angle :], x, x[:, :, :, :pad_angle]], dim=3)
+            else:  # fewer bins than the padding: wrap around several times
+                index = torch.arange(-pad_angle, n_alpha + pad_angle, device=x.device) % n_alpha
+                x = x.index_select(3, index)
         if pad_layer or pad_radius:
             x = F.pad(x, (pad_radius, pad_radius, 0, 0, pad_layer, pad_layer))
         return self.conv(x)
