@@ -51,7 +51,7 @@ from calobench.nn.adversarial import critic_loss, generator_loss, gradient_penal
 from calobench.nn.gaussian import gaussian_kl, reparameterize
 from calobench.preprocessing import apply_threshold
 from calobench.showers import Showers
-from calobench_bibae.losses import latent_mmd, sorted_kernel_mmd
+from calobench_bibae.losses import latent_mmd, sorted_kernel_mmd, voxel_energy_score
 from calobench_bibae.networks import (
     Decoder,
     Encoder,
@@ -213,7 +213,7 @@ class BIBAE(TorchGenerator):
             "latent_critic": LatentCritic(),
         }
         if self.has_post_processor:
-            modules["post"] = PostProcessor(n_voxels, 1, int(c["pp_width"]))
+            modules["post"] = PostProcessor(n_voxels, 1, int(c["pp_width"]), bool(c["pp_noise"]))
         if self.has_flow:
             modules["latent_flow"] = build_latent_flow(
                 int(c["latent_encoded"]) + int(self.latent_energy),
@@ -254,10 +254,15 @@ class BIBAE(TorchGenerator):
         distance = (real.mean() - fake.mean()).detach()
         return critic_loss(real, fake) + penalty, {"wasserstein": float(distance), "gp": float(penalty.detach())}
 
+    def _latent_subset(self, z: torch.Tensor) -> torch.Tensor:
+        """The first ``latent_critic_batch`` showers' latents (all if null): what the latent critic sees."""
+        limit = self.config["latent_critic_batch"]
+        return z if limit is None else z[: int(limit)]
+
     def latent_critic_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
         """WGAN-GP loss of the per-component latent critic: N(0, 1) is real, the encoded z fake."""
         assert self.modules is not None
-        _, _, _, z = batch
+        z = self._latent_subset(batch[3])
         critic = self.modules["latent_critic"]
         prior = torch.randn_like(z)
         real, fake = critic(prior), critic(z)
@@ -273,7 +278,7 @@ class BIBAE(TorchGenerator):
         c, x = batch[0], batch[1]
         x_hat, z, mu, logvar = self.autoencode(c, x)
         adversarial = generator_loss(self.modules["critic"](x, x_hat, c))
-        latent_adversarial = generator_loss(self.modules["latent_critic"](z))
+        latent_adversarial = generator_loss(self.modules["latent_critic"](self._latent_subset(z)))
         kl = gaussian_kl(mu, logvar).mean()
         mmd = latent_mmd(z, torch.randn_like(z))
         loss = (
@@ -283,10 +288,15 @@ class BIBAE(TorchGenerator):
             + float(cfg["latent_mmd_weight"]) * mmd
         )
         parts = {"adversarial": adversarial, "latent_adversarial": latent_adversarial, "kl": kl, "mmd": mmd}
-        if float(cfg["reconstruction_weight"]) > 0:  # not in the paper: a help for short CPU trainings
-            reconstruction = F.mse_loss(self.to_net(x_hat), self.to_net(x))
+        # not in the paper (weights 0 there): squared reconstruction errors, a help for short CPU trainings
+        if float(cfg["reconstruction_weight"]) > 0:  # in network space
+            reconstruction = (self.to_net(x_hat) - self.to_net(x)).pow(2).sum(dim=1).mean()
             loss = loss + float(cfg["reconstruction_weight"]) * reconstruction
             parts["reconstruction"] = reconstruction
+        if float(cfg["linear_reconstruction_weight"]) > 0:  # in x units
+            linear = (x_hat - x).pow(2).sum(dim=1).mean()
+            loss = loss + float(cfg["linear_reconstruction_weight"]) * linear
+            parts["linear_reconstruction"] = linear
         if float(cfg["energy_weight"]) > 0:  # the published ENR_RECON term (weight 0 in the paper)
             energy = ((x_hat.sum(dim=1) - x.sum(dim=1)) / self.scale).pow(2).mean()
             loss = loss + float(cfg["energy_weight"]) * energy
@@ -300,11 +310,16 @@ class BIBAE(TorchGenerator):
             x_hat = self.autoencode(c, x)[0]
         return c, x, x_hat
 
-    def post_process(self, x_hat: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    def post_process(
+        self, x_hat: torch.Tensor, c: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """The post-processor on BIB-AE output ``x_hat`` (in x units and back)."""
         assert self.modules is not None
         energy = x_hat.sum(dim=1, keepdim=True) / self.scale
-        return self.from_net(self.modules["post"](self.to_net(x_hat), energy, c))
+        noise = None
+        if self.config["pp_noise"]:
+            noise = torch.randn(x_hat.shape, generator=generator, device=x_hat.device, dtype=x_hat.dtype)
+        return self.from_net(self.modules["post"](self.to_net(x_hat), energy, c, noise))
 
     def post_pretrain_loss(self, batch: Batch) -> torch.Tensor:
         """MSE between the post-processed and the BIB-AE output (the published pretraining), in network space."""
@@ -312,21 +327,36 @@ class BIBAE(TorchGenerator):
         return F.mse_loss(self.to_net(self.post_process(x_hat, c)), self.to_net(x_hat))
 
     def post_loss(self, batch: Batch) -> tuple[torch.Tensor, dict[str, float]]:
-        """pp_mmd_weight x sorted-kernel MMD(post(x_hat), x) + MSE(post(x_hat), x_hat), in network space."""
+        """pp_mmd_weight x sorted-kernel MMD(post(x_hat), x) + pp_mse_weight x MSE(post(x_hat), x_hat)
+        (published) + pp_energy_score_weight x the per-voxel energy score of post(x_hat) for x, all
+        in network space."""
         cfg = self.config
         c, x, x_hat = self._post_inputs(batch)
         processed = self.to_net(self.post_process(x_hat, c))
-        x_hat = self.to_net(x_hat)
-        mmd = sorted_kernel_mmd(
-            processed,
-            self.to_net(x),
-            int(cfg["pp_mmd_kernel"]),
-            int(cfg["pp_mmd_stride"]),
-            int(cfg["pp_mmd_cutoff"]),
-            float(cfg["pp_mmd_alpha"]),
-        )
-        mse = F.mse_loss(processed, x_hat)
-        return float(cfg["pp_mmd_weight"]) * mmd + mse, {"mmd": float(mmd.detach()), "mse": float(mse.detach())}
+        target, x_hat = self.to_net(x), self.to_net(x_hat)
+        loss = processed.new_zeros(())
+        parts: dict[str, float] = {}
+        if float(cfg["pp_mmd_weight"]) > 0:
+            mmd = sorted_kernel_mmd(
+                processed,
+                target,
+                int(cfg["pp_mmd_kernel"]),
+                int(cfg["pp_mmd_stride"]),
+                int(cfg["pp_mmd_cutoff"]),
+                float(cfg["pp_mmd_alpha"]),
+            )
+            loss = loss + float(cfg["pp_mmd_weight"]) * mmd
+            parts["mmd"] = float(mmd.detach())
+        if float(cfg["pp_mse_weight"]) > 0:
+            mse = F.mse_loss(processed, x_hat)
+            loss = loss + float(cfg["pp_mse_weight"]) * mse
+            parts["mse"] = float(mse.detach())
+        if float(cfg["pp_energy_score_weight"]) > 0:
+            again = self.to_net(self.post_process(self.from_net(x_hat), c))
+            score = voxel_energy_score(processed, again, target)
+            loss = loss + float(cfg["pp_energy_score_weight"]) * score
+            parts["energy_score"] = float(score.detach())
+        return loss, parts
 
     # ------------------------------------------------------------------ the latent samplers
     def encode_latents(self, tensors: tuple[torch.Tensor, torch.Tensor], chunk: int = 2048) -> torch.Tensor:
@@ -480,7 +510,7 @@ class BIBAE(TorchGenerator):
                 raise ConfigError(
                     "post_processor=true, but this model has no post-processor (pp_pretrain_epochs + pp_epochs = 0)"
                 )
-            x_hat = self.post_process(x_hat, c)
+            x_hat = self.post_process(x_hat, c, generator)
         x_hat = x_hat.double()
         if energy is not None:  # rescale to the drawn visible energy (arXiv 2303.18150)
             target = torch.exp(energy.double() * self.log_r_std + self.log_r_mean) * self.scale

@@ -83,15 +83,29 @@ class Conv3dFeatures(nn.Module):
         return self.net(x.reshape(len(x), 1, *self.shape)).flatten(1)
 
 
+def depth_to_space(h: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """(B, 8 C, l, a, r) -> (B, C, 2l, 2a, 2r) cropped to ``shape``: each coarse cell's 8 channel
+    groups become its 2 x 2 x 2 sub-cells (the sub-pixel convolution of Shi et al., arXiv 1609.05158)."""
+    b, c8, length, angle, radius = h.shape
+    c = c8 // 8
+    h = h.reshape(b, c, 2, 2, 2, length, angle, radius).permute(0, 1, 5, 2, 6, 3, 7, 4)
+    h = h.reshape(b, c, 2 * length, 2 * angle, 2 * radius)
+    return h[:, :, : shape[0], : shape[1], : shape[2]]
+
+
 class Conv3dDecoder(nn.Module):
     """(B, H) -> (B, V): MLP to the coarsest grid, then (upsample, cylindrical conv, norm, LeakyReLU)
-    per level back up the encoder's grids, and at full resolution one convolution to the output."""
+    per level back up the encoder's grids; the last convolution, on the grid of half resolution,
+    makes 8 values per cell that :func:`depth_to_space` spreads over its 2 x 2 x 2 voxels. (A 3-D
+    convolution to one channel at full resolution costs several times more on a CPU; the published
+    decoder upsamples with a ConvTranspose3d.)"""
 
     def __init__(self, in_features: int, shape: tuple[int, int, int], channels: Sequence[int], hidden: Sequence[int]):
         super().__init__()
         grids = [tuple(shape)]
         for _ in channels:
             grids.append(_halve(grids[-1]))
+        self.shape = tuple(shape)
         self.start = (channels[-1], *grids[-1])
         self.fc = nn.Sequential(mlp(in_features, math.prod(self.start), hidden, act="leaky_relu"), _act())
         layers: list[nn.Module] = []
@@ -102,12 +116,14 @@ class Conv3dDecoder(nn.Module):
                 nn.GroupNorm(1, channels[level - 1]),
                 _act(),
             ]
-        # at full resolution only the output convolution (the costly grid on a CPU)
-        layers += [nn.Upsample(size=grids[0], mode="nearest"), CylindricalConv3d(channels[0], 1, 3)]
+        if len(channels) == 1:
+            layers.append(nn.Identity())
+        layers.append(CylindricalConv3d(channels[0], 8, 3))
         self.net = nn.Sequential(*layers)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return self.net(self.fc(h).reshape(len(h), *self.start)).flatten(1)
+        coarse = self.net(self.fc(h).reshape(len(h), *self.start))
+        return depth_to_space(coarse, self.shape).reshape(len(h), -1)
 
 
 # ---------------------------------------------------------------------- per-layer 2-D convs
@@ -320,54 +336,50 @@ class LatentCritic(nn.Module):
         return self.net(z.reshape(-1, 1)).reshape(z.shape)
 
 
-class VoxelNorm(nn.Module):
-    """Normalize every channel over the voxels of each shower, then a per-voxel scale and shift:
-    the published ``LayerNorm([30, 30, 30])`` on (B, C, 30, 30, 30), here on (B, V, C)."""
-
-    def __init__(self, n_voxels: int, eps: float = 1e-5) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.ones(n_voxels, 1))
-        self.bias = nn.Parameter(torch.zeros(n_voxels, 1))
-        self.eps = eps
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        var, mean = torch.var_mean(h, dim=1, keepdim=True, correction=0)
-        return (h - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias
-
-
 class PostProcessor(nn.Module):
     """The published per-voxel post-processor (``PostProcess_Size1Conv_EcondV2``).
 
-    Every voxel goes through the same 1x1x1 convolutions -- here linear layers on (B, V, C), the
-    same map and far faster on a CPU than kernel-1 convolutions; the conditioning MLP of (energy sum
-    of x_hat, ``c``) is concatenated to every voxel after the first layer; :class:`VoxelNorm` after
-    the first four layers; LeakyReLU(0.01); ReLU output. One change: the network predicts a
-    correction added to x_hat, its last layer zero-initialized, so that it starts as the identity
-    (the published one learns the identity in its MSE pretraining; this saves that time on a CPU).
+    Every voxel goes through the same 1x1x1 convolutions (here matrix products with the (B, C, V)
+    activations: one shared map per voxel); the conditioning MLP of (energy sum of x_hat, ``c``) is
+    broadcast to every voxel after the first layer (its share of the second layer is added per
+    shower, the same as concatenating it to every voxel); layer norms over the voxels of each
+    channel with a per-voxel scale and shift (the published ``LayerNorm([30, 30, 30])``) after the
+    first four layers; LeakyReLU(0.01); ReLU output. One change: the network predicts a correction
+    added to x_hat, its last layer zero-initialized, so that it starts as the identity (the published
+    one learns the identity in its MSE pretraining; this saves that time on a CPU).
     """
 
-    def __init__(self, n_voxels: int, cond_dim: int, width: int) -> None:
+    def __init__(self, n_voxels: int, cond_dim: int, width: int, noise: bool = False) -> None:
         super().__init__()
         half = max(1, width // 2)
+        self.noise = bool(noise)
         self.condition = mlp(1 + cond_dim, half, [half, half], act="leaky_relu")
-        self.first = nn.Linear(1, width, bias=False)
-        self.layers = nn.ModuleList(
-            [nn.Linear(width + half, width, bias=False)] + [nn.Linear(width, width, bias=False) for _ in range(3)]
-        )
-        self.norms = nn.ModuleList([VoxelNorm(n_voxels) for _ in range(4)])
+        self.first = nn.Linear(1 + int(self.noise), width, bias=False)
+        self.position = nn.Parameter(torch.zeros(width, n_voxels))  # a learned per-voxel offset
+        self.condition_in = nn.Linear(half, width, bias=False)
+        self.layers = nn.ModuleList([nn.Linear(width, width, bias=False) for _ in range(4)])
+        self.norms = nn.ModuleList([nn.LayerNorm(n_voxels) for _ in range(4)])
         self.last = nn.Linear(width, 1, bias=False)
         nn.init.zeros_(self.last.weight)  # starts as the identity (residual output)
 
-    def forward(self, x_hat: torch.Tensor, energy: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """``x_hat`` (B, V) in network space, ``energy`` (B, 1) its energy sum / E_inc, ``c`` (B, 1)."""
+    def forward(
+        self, x_hat: torch.Tensor, energy: torch.Tensor, c: torch.Tensor, noise: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``x_hat`` (B, V) in network space, ``energy`` (B, 1) its energy sum / E_inc, ``c`` (B, 1);
+        ``noise`` (B, V) N(0, 1) per voxel if the post-processor was built with ``noise=True``."""
         act = nn.LeakyReLU(0.01)
-        n_voxels = x_hat.shape[1]
-        cond = self.condition(torch.cat([energy, c], dim=1))
-        h = act(self.norms[0](self.first(x_hat.unsqueeze(2))))
-        h = torch.cat([h, act(cond).unsqueeze(1).expand(-1, n_voxels, -1)], dim=2)
+        cond = act(self.condition(torch.cat([energy, c], dim=1)))
+        inputs = x_hat.unsqueeze(1)
+        if self.noise:
+            if noise is None:
+                raise ValueError("this post-processor takes a noise input")
+            inputs = torch.cat([inputs, noise.unsqueeze(1)], dim=1)
+        h = act(self.norms[0](self.first.weight @ inputs + self.position))  # (B, C, V)
         for index, layer in enumerate(self.layers):
-            h = layer(h)
+            h = layer.weight @ h
+            if index == 0:
+                h = h + self.condition_in(cond).unsqueeze(2)
             if index + 1 < len(self.norms):
                 h = self.norms[index + 1](h)
             h = act(h)
-        return F.relu(x_hat + self.last(h).squeeze(2))
+        return F.relu(x_hat + (self.last.weight @ h).squeeze(1))
