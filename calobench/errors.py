@@ -19,6 +19,10 @@ class ShowerFileError(CalobenchError):
     """A shower file or in-memory shower array does not have the expected shape or content."""
 
 
+class VoxelCountError(ShowerFileError):
+    """Showers whose voxel count does not fit the geometry they are read in."""
+
+
 class RegistryError(CalobenchError):
     """A name is registered twice, or an unknown name was asked for."""
 

@@ -13,16 +13,16 @@ only when complete, so an interrupted write never leaves a half-written file und
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import h5py
 import numpy as np
 
 from calobench.atomic import commit, temporary_path
-from calobench.errors import GeometryError, ShowerFileError
+from calobench.errors import GeometryError, ShowerFileError, VoxelCountError
 from calobench.geometry import Geometry, detect_geometry, resolve_geometry
 from calobench.showers import Showers, check_shower_arrays
 
@@ -79,6 +79,20 @@ def detect_format(handle: h5py.File, source: str) -> Format:
         f"{source}: missing keys: a CaloChallenge file needs {list(CALOCHALLENGE_KEYS)}, a CaloGAN file "
         f"{list(CALOGAN_KEYS)} (+ overflow); found {found}"
     )
+
+
+#: Incident energies read per chunk when only they are needed (8 MB of float64).
+INCIDENT_CHUNK = 2**20
+
+
+def _check_incident(values: np.ndarray, source: str, offset: int) -> None:
+    bad = ~np.isfinite(values) | (values <= 0)
+    if bad.any():
+        index = int(np.argmax(bad))
+        raise ShowerFileError(
+            f"{source}: {int(bad.sum())} incident energies are not finite and positive "
+            f"(first at shower {index + offset}: {values[index]})"
+        )
 
 
 class ShowerFile:
@@ -156,12 +170,16 @@ class ShowerFile:
         except GeometryError as exc:
             raise ShowerFileError(f"{source}: {exc}") from exc
         if self.geometry.n_voxels != n_voxels:
-            raise ShowerFileError(
+            raise VoxelCountError(
                 f"{source}: geometry {self.geometry.name} expects {self.geometry.n_voxels} voxels per shower, "
                 f"found {n_voxels}"
             )
         self.n_showers = n_showers
-        self.dtype = np.result_type(*[d.dtype for d in self._voxels], np.float32)
+        # reading gives float64 for float64 files and float32 for everything else (float16, integers)
+        wide = any(d.dtype == np.float64 for d in self._voxels)
+        self.dtype = np.dtype(np.float64) if wide else np.dtype(np.float32)
+        #: the voxel type(s) as stored in the file (``dtype`` is what reading returns)
+        self.stored_dtype = "/".join(dict.fromkeys(str(d.dtype) for d in self._voxels))
 
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:
@@ -174,6 +192,13 @@ class ShowerFile:
     def _read_incident(self, start: int, stop: int) -> np.ndarray:
         values = np.asarray(self._guarded(lambda: self._einc[start:stop]), dtype=np.float64).reshape(-1)
         return values * GEV if self.format == "calogan" else values
+
+    def iter_incident_energies(self, chunk_size: int = INCIDENT_CHUNK) -> Iterator[np.ndarray]:
+        """Stream the incident energies (MeV, float64) in chunks, each checked to be finite and positive."""
+        for start in range(0, self.n_showers, chunk_size):
+            values = self._read_incident(start, min(start + chunk_size, self.n_showers))
+            _check_incident(values, str(self.path), start)
+            yield values
 
     def _guarded(self, read):
         try:
@@ -194,8 +219,8 @@ class ShowerFile:
         else:
             blocks = [self._guarded(lambda d=d: d[start:stop]) for d in self._voxels]
             voxels = np.concatenate([b.reshape(len(b), -1) for b in blocks], axis=1)
-        if voxels.dtype.kind != "f":
-            voxels = voxels.astype(np.float32)
+        if voxels.dtype != self.dtype:
+            voxels = voxels.astype(self.dtype)
         check_shower_arrays(incident, voxels, self.geometry, source=str(self.path), offset=start, check_values=validate)
         return Showers(incident, voxels, self.geometry)
 
@@ -219,7 +244,7 @@ class ShowerFile:
 
 
 #: One part of a shower source: a file, optionally restricted to the rows ``start:stop``.
-Part = "str | Path | tuple[str | Path, int, int | None]"
+Part: TypeAlias = "str | Path | tuple[str | Path, int, int | None]"
 
 
 class ShowerSet:
@@ -229,7 +254,7 @@ class ShowerSet:
     file can use row windows of one file. Same reading interface as :class:`ShowerFile`.
     """
 
-    def __init__(self, parts: "list[Part]", geometry: "Geometry | str | Path | None" = None) -> None:
+    def __init__(self, parts: "Sequence[Part]", geometry: "Geometry | str | Path | None" = None) -> None:
         if not parts:
             raise ShowerFileError("no shower files given")
         self._files: list[ShowerFile] = []
@@ -252,6 +277,7 @@ class ShowerSet:
         formats = {f.format for f in self._files}
         self.format = self._files[0].format if len(formats) == 1 else "mixed"
         self.dtype = np.result_type(*[f.dtype for f in self._files])
+        self.stored_dtype = "/".join(dict.fromkeys(f.stored_dtype for f in self._files))
         self.n_showers = sum(b - a for a, b in self._windows)
         self.path = (
             Path(self._files[0].path) if len(self._files) == 1 else Path(" + ".join(str(f.path) for f in self._files))
@@ -272,6 +298,14 @@ class ShowerSet:
 
     def incident_energies(self) -> np.ndarray:
         return np.concatenate([h._read_incident(a, b) for h, (a, b) in zip(self._files, self._windows)])
+
+    def iter_incident_energies(self, chunk_size: int = INCIDENT_CHUNK) -> Iterator[np.ndarray]:
+        """Stream the incident energies (MeV, float64) in chunks, each checked to be finite and positive."""
+        for start in range(0, self.n_showers, chunk_size):
+            stop = min(start + chunk_size, self.n_showers)
+            values = np.concatenate([h._read_incident(a, b) for h, a, b, _ in self._pieces(start, stop)])
+            _check_incident(values, str(self.path), start)
+            yield values
 
     def read(self, start: int = 0, stop: int | None = None, validate: bool = True) -> Showers:
         stop = self.n_showers if stop is None else min(stop, self.n_showers)
@@ -299,7 +333,7 @@ class ShowerSet:
 
 
 def open_showers(
-    source: "Part | list[Part]", geometry: "Geometry | str | Path | None" = None
+    source: "str | Path | Sequence[Part]", geometry: "Geometry | str | Path | None" = None
 ) -> "ShowerFile | ShowerSet":
     """Open a CaloChallenge or CaloGAN shower file for chunked reading.
 
@@ -313,7 +347,7 @@ def open_showers(
 
 
 def read_showers(
-    source: "Part | list[Part]",
+    source: "str | Path | Sequence[Part]",
     geometry: "Geometry | str | Path | None" = None,
     max_showers: int | None = None,
     validate: bool = True,

@@ -70,6 +70,12 @@ class Layer:
     def n_r(self) -> int:
         return self.shape[1]
 
+    def cartesian_cell_size(self) -> tuple[float, float]:
+        """``(dy, dx)`` in mm of a Cartesian layer's cells (GeometryError if the layer has none)."""
+        if self.cell_size is None:
+            raise GeometryError(f"layer {self.id} has no cell_size; a Cartesian layer needs one")
+        return self.cell_size
+
 
 @dataclass(frozen=True)
 class Geometry:
@@ -288,7 +294,7 @@ def parse_binning_xml(
         names = [b.get("name") for b in bins]
         raise GeometryError(f"{source} holds {len(bins)} <Bin> elements {names}; choose one with particle=")
 
-    layers = []
+    layers: list[Layer] = []
     for element in bin_element.findall("Layer"):
         layers_so_far = len(layers)
         layer = _parse_layer(element, source, layers_so_far)

@@ -1,3 +1,6 @@
+# Hook specifications are signatures only: pluggy never calls these bodies (it calls the plugins'
+# implementations and collects their results), so their docstring-only bodies are intended.
+# mypy: allow-empty-bodies
 """The hooks a calobench plugin implements (pluggy project ``"calobench"``).
 
 A plugin is a module named by an entry point in the ``calobench`` group, e.g. in its

@@ -1,9 +1,12 @@
 """Loading plugins from the ``calobench`` entry-point group into registries with provenance.
 
 Each entry point is loaded on its own. One that raises on import, fails pluggy's hook validation,
-raises inside a hook, returns something of the wrong type or claims a name another plugin already
-registered is recorded as *failed* (with its distribution, version and error), logged, and skipped:
-none of its registrations are kept. ``CALOBENCH_STRICT_PLUGINS=1`` turns such a failure into a
+raises anything inside a hook (``SystemExit`` and other ``BaseException`` included, only
+``KeyboardInterrupt`` passes) or returns something of the wrong type is recorded as *failed* (with
+its distribution, version and error), logged, and skipped: none of its registrations are kept.
+A name claimed by two plugins is a *conflict*: neither gets it, whatever order they load in; asking
+for it is an error naming both providers, until the user disables one; both plugins keep their other
+names. ``CALOBENCH_STRICT_PLUGINS=1`` turns a failure or a conflict into a
 :class:`~calobench.errors.PluginError` (for CI); ``CALOBENCH_DISABLE_PLUGINS=a,b`` skips the named
 entry points. The built-in pieces of calobench register through the same hooks.
 """
@@ -23,6 +26,7 @@ import pluggy
 
 from calobench import __version__, hookspecs
 from calobench.errors import PluginError, RegistryError
+from calobench.names import name_problem
 from calobench.registry import Provider, Registry
 
 log = logging.getLogger("calobench.plugins")
@@ -54,6 +58,7 @@ class PluginRecord:
     status: Status
     error: str | None = None
     provides: dict[str, list[str]] = field(default_factory=dict)
+    conflicts: list[str] = field(default_factory=list)  # messages about names another plugin also claims
 
     @property
     def provider(self) -> Provider:
@@ -161,16 +166,37 @@ class PluginHost:
                 self.pm.register(module, name=plugin_name)
                 registered.append(module)
             pending = self._collect(record, registered)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # any failure of a plugin is reported, even SystemExit
             for module in registered:
                 self.pm.unregister(module)
             self._fail(record, f"{type(exc).__name__}: {exc}")
             return
-        for registry_attr, name, value in pending:
-            getattr(self, registry_attr).add(name, value, record.provider)
-            record.provides.setdefault(registry_attr, []).append(name)
         if record not in self.records:
             self.records.insert(0, record)
+        for registry_attr, name, value in pending:
+            registry: Registry = getattr(self, registry_attr)
+            record.provides.setdefault(registry_attr, []).append(name)
+            if registry.providers_of(name):
+                self._conflict(registry, name, record)
+            else:
+                registry.add(name, value, record.provider)
+
+    def _conflict(self, registry: Registry, name: str, record: PluginRecord) -> None:
+        """``record``'s plugin claims a name another plugin holds: refuse it to both and report."""
+        providers = registry.refuse(name, record.provider)
+        refused = "the name is refused to all of them until all but one are disabled (CALOBENCH_DISABLE_PLUGINS)"
+        for other in self.records:
+            if other.provider in providers:
+                others = ", ".join(str(p) for p in providers if p != other.provider)
+                message = f"{registry.kind} {name!r} is also provided by {others}; {refused}"
+                other.conflicts = [m for m in other.conflicts if not m.startswith(f"{registry.kind} {name!r} ")]
+                other.conflicts.append(message)
+        text = f"plugin {record.name!r} ({record.distribution} {record.version}): {record.conflicts[-1]}"
+        if self.strict:
+            raise PluginError(text + f" [{STRICT_ENV} is set]")
+        log.warning(text)
 
     def _collect(self, record: PluginRecord, modules: list[ModuleType]) -> list[tuple[str, str, Any]]:
         """Call every hook the modules implement; check everything before registering anything."""
@@ -183,7 +209,9 @@ class PluginHost:
                     continue
                 try:
                     result = function()
-                except Exception as exc:
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # a hook may raise anything, even SystemExit
                     raise PluginError(f"hook {hook_name} raised {type(exc).__name__}: {exc}") from exc
                 if result is None:
                     continue
@@ -194,14 +222,9 @@ class PluginHost:
                         name = name_of(value)
                     except Exception as exc:
                         raise PluginError(f"hook {hook_name} returned an invalid {kind}: {exc}") from exc
-                    if not isinstance(name, str) or not name:
-                        raise PluginError(f"hook {hook_name} returned a {kind} with invalid name {name!r}")
-                    registry: Registry = getattr(self, registry_attr)
-                    if name in registry:
-                        raise RegistryError(
-                            f"{kind} {name!r} is registered twice: by {registry.provider(name)} "
-                            f"and by {record.provider}"
-                        )
+                    problem = name_problem(name)
+                    if problem is not None:
+                        raise PluginError(f"hook {hook_name} returned a {kind} with invalid name {name!r}: {problem}")
                     if (registry_attr, name) in seen:
                         raise RegistryError(f"{kind} {name!r} is registered twice by {record.provider}")
                     seen.add((registry_attr, name))
@@ -226,6 +249,11 @@ class PluginHost:
     @property
     def failed(self) -> list[PluginRecord]:
         return [r for r in self.records if r.status == "failed"]
+
+    @property
+    def conflicted(self) -> list[PluginRecord]:
+        """Plugins that claim a name another plugin also claims."""
+        return [r for r in self.records if r.conflicts]
 
 
 _HOST: PluginHost | None = None

@@ -117,7 +117,10 @@ def environment_provenance(device: str | None = None) -> dict[str, Any]:
 
 
 def result_filename(model: str, seed: int) -> str:
-    return f"{model}-seed{seed}.json"
+    """``<model>-seed<seed>.json`` for a model name that is safe as a file name."""
+    from calobench.names import check_name
+
+    return f"{check_name(model, 'model')}-seed{int(seed)}.json"
 
 
 def write_result(directory: str | Path, result: dict[str, Any]) -> Path:
@@ -147,7 +150,56 @@ def read_result(path: str | Path) -> dict[str, Any]:
             f"result file {path} has schema_version {version}, newer than this calobench "
             f"({RESULT_SCHEMA_VERSION}); upgrade calobench to read it"
         )
+    problem = result_problem(data)
+    if problem is not None:
+        raise ResultFileError(f"result file {path} is malformed: {problem}; run the model again to rewrite it")
     return data
+
+
+def _is_number(value: Any, allow_none: bool = True) -> bool:
+    if value is None:
+        return allow_none
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def result_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with the fields of a result that the leaderboard reads, or None.
+
+    Numbers may be NaN (a metric that could not be computed; shown as "n/a"), but not strings
+    or other types; a finished result must hold its report.
+    """
+    from calobench.names import name_problem
+
+    model, seed, status = data.get("model"), data.get("seed"), data.get("status")
+    problem = name_problem(model)
+    if problem is not None:
+        return f"model {model!r}: {problem}"
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        return f"seed {seed!r} is not an integer"
+    if status not in STATUSES:
+        return f"status {status!r} is not one of {', '.join(STATUSES)}"
+    if status != "finished":
+        return None
+    if not isinstance(data.get("report"), dict):
+        return "the status is 'finished' but it holds no evaluation report"
+    training = data.get("training")
+    if training is not None:
+        if not isinstance(training, dict):
+            return f"training is {type(training).__name__}, expected an object"
+        for key in ("seconds", "n_parameters"):
+            if not _is_number(training.get(key)):
+                return f"training.{key} is {training.get(key)!r}, expected a number"
+    timing = data.get("timing") or {}
+    if not isinstance(timing, dict) or not isinstance(timing.get("batch_sizes") or {}, dict):
+        return "timing.batch_sizes is not an object"
+    for size, entry in (timing.get("batch_sizes") or {}).items():
+        if not str(size).isdigit():
+            return f"timing batch size {size!r} is not an integer"
+        if not isinstance(entry, dict) or not _is_number(entry.get("mean_ms"), allow_none=False):
+            return f"timing.batch_sizes.{size}.mean_ms is not a number"
+        if not _is_number(entry.get("std_ms")):
+            return f"timing.batch_sizes.{size}.std_ms is not a number"
+    return None
 
 
 def read_results(directory: str | Path) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calobench.errors import ShowerFileError
+from calobench.errors import ShowerFileError, VoxelCountError
 from calobench.geometry import Geometry
 
 
@@ -38,7 +38,7 @@ def check_shower_arrays(
             f"{source}: voxel energies must be a 2-D array (showers, voxels), got shape {energies.shape}"
         )
     if energies.shape[1] != geometry.n_voxels:
-        raise ShowerFileError(
+        raise VoxelCountError(
             f"{source}: geometry {geometry.name} expects {geometry.n_voxels} voxels per shower, "
             f"found {energies.shape[1]}"
         )

@@ -64,7 +64,8 @@ def summarize_file(path: str | Path, geometry: "Geometry | str | Path | None" = 
             path=Path(path),
             format=handle.format,
             geometry=g,
-            dtype=str(np.dtype(handle.dtype)),
+            dtype=handle.stored_dtype
+            + ("" if handle.stored_dtype == str(np.dtype(handle.dtype)) else f", read as {np.dtype(handle.dtype)}"),
             n_showers=n,
             incident_min=float(incident.min()),
             incident_max=float(incident.max()),

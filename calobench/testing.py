@@ -1,7 +1,8 @@
 """Helpers for tests, in calobench's own suite and in plugins' suites.
 
 * :func:`random_showers` / :func:`write_random_file` make tiny, deterministic shower samples and
-  files of any geometry (not physical: for I/O, plumbing and contract tests).
+  files of any geometry (not physical: for I/O, plumbing and contract tests);
+  :func:`random_dataset` a registrable data set of such files.
 * :func:`simulated_showers`, :func:`scale_energies`, :func:`shuffle_within_layers` make the
   simulator samples and the known mis-modellings the metric tests use, and
   :func:`response_likelihood_auc` is the AUC an optimal classifier reaches from E_tot/E_inc alone.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,8 +23,12 @@ from calobench.formats import Format, write_showers
 from calobench.geometry import Geometry, resolve_geometry
 from calobench.showers import Showers
 
+if TYPE_CHECKING:
+    from calobench.datasets.spec import DatasetSpec
+
 __all__ = [
     "check_generator_contract",
+    "random_dataset",
     "random_showers",
     "response_likelihood_auc",
     "scale_energies",
@@ -66,6 +72,34 @@ def write_random_file(
     return write_showers(path, random_showers(geometry, n, seed, dtype=dtype), format=format, dtype=dtype)
 
 
+def random_dataset(name: str, n_train: int = 60, n_reference: int = 20, geometry: str = "ds1-photons") -> "DatasetSpec":
+    """A tiny synthetic data set of :func:`random_showers` files (made on first use in the data
+    directory), for tests that need a registered data set: add it to a test host's ``datasets``."""
+    from calobench.datasets.spec import DatasetSpec, FileSpec
+
+    def maker(
+        spec: DatasetSpec, file: FileSpec, path: Path, /, n_showers: int | None = None, seed: int | None = None
+    ) -> None:
+        n = n_showers or file.n_showers or 1
+        chosen = seed if seed is not None else file.seed if file.seed is not None else 0
+        write_random_file(path, spec.geometry, n=n, seed=chosen)
+
+    return DatasetSpec(
+        name=name,
+        title=f"tiny random {geometry} showers",
+        kind="synthetic",
+        geometry=geometry,
+        particle="photon",
+        format="calogan" if geometry == "calogan" else "calochallenge",
+        energy_range_mev=(1e3, 1e5),
+        maker=maker,
+        files=(
+            FileSpec(f"{name}_train.hdf5", "train", n_showers=n_train, seed=1),
+            FileSpec(f"{name}_reference.hdf5", "reference", n_showers=n_reference, seed=2),
+        ),
+    )
+
+
 def simulated_showers(dataset: str, n: int, seed: int) -> Showers:
     """``n`` simulator showers of a synthetic data set with its incident-energy spectrum (seeded)."""
     from calobench.simulator.api import simulate
@@ -107,7 +141,8 @@ def response_likelihood_auc(reference: Showers, generated: Showers, seed: int = 
         llr = np.zeros(len(ratio))
         for value in np.unique(energy):
             fit_ref, fit_gen = ref_fit[0][ref_fit[1] == value], gen_fit[0][gen_fit[1] == value]
-            edges = np.linspace(*np.percentile(np.concatenate([fit_ref, fit_gen]), [0.05, 99.95]), n_bins + 1)
+            low, high = np.percentile(np.concatenate([fit_ref, fit_gen]), [0.05, 99.95])
+            edges = np.linspace(low, high, n_bins + 1)
             density_ref = np.histogram(fit_ref, edges)[0] + 0.5
             density_gen = np.histogram(fit_gen, edges)[0] + 0.5
             here = energy == value

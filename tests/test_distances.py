@@ -89,6 +89,20 @@ def test_knn_matches_scipy() -> None:
     np.testing.assert_allclose(knn_distances(x, 7, dtype=torch.float64).numpy(), expected, rtol=1e-10)
 
 
+def test_knn_in_several_row_blocks(monkeypatch) -> None:
+    """More points than one block of the distance matrix holds (regression: the refinement step once
+    overwrote the block size, so a second block failed)."""
+    import calobench.metrics.knn as knn
+
+    monkeypatch.setattr(knn, "BLOCK_ELEMENTS", 300 * 64)  # 64 rows per block of 300 columns
+    x = np.random.default_rng(5).normal(size=(300, 6))
+    x[1] = x[0]  # an exact duplicate: the refinement step runs
+    distances = cdist(x, x)
+    np.fill_diagonal(distances, np.inf)
+    expected = np.sort(distances, axis=1)[:, :4]
+    np.testing.assert_allclose(knn_distances(x, 4, dtype=torch.float64).numpy(), expected, rtol=1e-10, atol=1e-12)
+
+
 def naive_prdc(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:
     """Naeem et al.'s reference algorithm written out with scipy distances."""
     rr, ff, rf = cdist(real, real), cdist(fake, fake), cdist(real, fake)

@@ -67,6 +67,7 @@ class NeedsTeacher(MeanShower):
 def host():
     host = PluginHost()
     provider = Provider("tests", "calobench-tests", "0.0")
+    host.generators.add(MeanShower.name, MeanShower, Provider("example", "calobench-example-plugin", "0.1.0"))
     for cls in (FailsInTraining, InterruptedOnce, OnlyDs2, NeedsTeacher):
         host.generators.add(cls.name, cls, provider)
     host.datasets.add(
@@ -145,6 +146,7 @@ def test_run_records_finished_failed_and_unsupported_models(host, tmp_path):
     assert set(finished["timing"]["batch_sizes"]) == {"1", "10"}
     assert finished["report"]["n_reference"] == 300 and finished["report"]["n_generated"] == 300
     assert finished["provider"]["distribution"] == "calobench-example-plugin"
+    assert finished["training"]["model_info"] == {}  # Generator.run_info() of the trained model
     for key in ("calobench_version", "git_revision", "torch_version", "device", "device_name"):
         assert key in finished["provenance"]
     assert finished["dataset"]["checksums"]["reference"]
@@ -156,7 +158,10 @@ def test_run_records_finished_failed_and_unsupported_models(host, tmp_path):
 
     page = render_suite("tiny", "Tiny test suite", paths.results, "ds1-photons")
     readme = page.files["README.md"]
-    assert "failed: train: RuntimeError: boom: this plugin cannot train" in readme.replace("`", "")
+    assert (
+        "failed: train: PluginError: " in readme
+        and "raised in fit(): RuntimeError: boom: this plugin cannot train" in readme
+    )
     assert "**example-mean-shower**" in readme and "not applicable" in readme
     # rendered from result files only: rendering twice gives the same bytes, and --check sees edits
     write_page(page, paths.directory)

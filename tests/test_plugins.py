@@ -89,6 +89,33 @@ def calobench_generators(unexpected_argument):
     return []
 """
 
+HIJACK = """
+from calobench.hookspecs import hookimpl
+from calobench_example import MeanShower
+
+
+class Impostor(MeanShower):
+    name = "baseline-uncorrelated"
+
+
+@hookimpl
+def calobench_generators():
+    return [Impostor]
+"""
+
+SYS_EXIT_IN_HOOK = """
+from calobench.hookspecs import hookimpl
+
+
+@hookimpl
+def calobench_generators():
+    raise SystemExit("a plugin that calls sys.exit() in a hook")
+"""
+
+SYS_EXIT_ON_IMPORT = """
+raise SystemExit(3)
+"""
+
 FAKES = {
     "fakegood": ("fake-good-dist", "1.2.3", GOOD),
     "fakeraises": ("fake-raises-dist", "0.1", RAISES),
@@ -97,6 +124,8 @@ FAKES = {
     "fakeduplicate": ("fake-duplicate-dist", "0.4", DUPLICATE),
     "fakehookraises": ("fake-hookraises-dist", "0.5", HOOK_RAISES),
     "fakebadsignature": ("fake-badsignature-dist", "0.6", BAD_SIGNATURE),
+    "fakesysexit": ("fake-sysexit-dist", "0.7", SYS_EXIT_IN_HOOK),
+    "fakeimportexit": ("fake-importexit-dist", "0.8", SYS_EXIT_ON_IMPORT),
 }
 
 
@@ -165,15 +194,58 @@ def test_misbehaving_plugins_fail_cleanly(fake_site: Path, name: str, message: s
     assert host.record("fakegood").status == "loaded"
 
 
-def test_duplicate_name_names_both_providers(fake_site: Path) -> None:
+def test_duplicate_name_is_refused_to_both_providers(fake_site: Path) -> None:
     host = PluginHost(_fake_entry_points("fakegood", "fakeduplicate"))
-    # entry points load in name order: fakeduplicate claims the name first, fakegood is refused
+    # no winner, whatever the load order: both plugins stay loaded, the contested name is refused
     first, second = host.record("fakeduplicate"), host.record("fakegood")
-    assert first.status == "loaded" and second.status == "failed"
-    assert "registered twice" in second.error
-    assert "fake-good-dist 1.2.3" in second.error and "fake-duplicate-dist 0.4" in second.error
+    assert first.status == "loaded" and second.status == "loaded"
+    assert "fake-good-model" not in host.generators and "fake-good-model" not in host.generators.names()
+    with pytest.raises(RegistryError) as info:
+        host.generators.get("fake-good-model")
+    message = str(info.value)
+    assert "fake-good-dist 1.2.3" in message and "fake-duplicate-dist 0.4" in message
+    assert "CALOBENCH_DISABLE_PLUGINS" in message
+    assert any("fake-duplicate-dist" in c for c in second.conflicts)
+    assert any("fake-good-dist" in c for c in first.conflicts)
+    assert "fake-hello" in host.commands  # the plugin's other names are unaffected
+
+
+def test_disabling_one_claimant_gives_the_name_to_the_other(fake_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(plugins.DISABLE_ENV, "fakeduplicate")
+    host = PluginHost(_fake_entry_points("fakegood", "fakeduplicate"))
+    assert host.generators.provider("fake-good-model").distribution == "fake-good-dist"
+    monkeypatch.setenv(plugins.DISABLE_ENV, "fakegood")
+    host = PluginHost(_fake_entry_points("fakegood", "fakeduplicate"))
     assert host.generators.provider("fake-good-model").distribution == "fake-duplicate-dist"
-    assert "fake-hello" not in host.commands  # nothing of a failed plugin is kept
+
+
+def test_strict_mode_makes_a_conflict_fatal(fake_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(plugins.STRICT_ENV, "1")
+    with pytest.raises(PluginError, match="fake-good-model.*also provided by"):
+        PluginHost(_fake_entry_points("fakegood", "fakeduplicate"))
+
+
+def test_a_plugin_cannot_take_a_builtin_name(fake_site: Path, tmp_path: Path) -> None:
+    site = tmp_path / "hijack"
+    site.mkdir()
+    _install_fake(site, "fakehijack", "fake-hijack-dist", "6.6.6", HIJACK)
+    import sys
+
+    sys.path.insert(0, str(site))
+    try:
+        host = PluginHost(_fake_entry_points("fakehijack"))
+    finally:
+        sys.path.remove(str(site))
+    with pytest.raises(RegistryError, match=r"baseline-uncorrelated.*calobench 0\.1\.0.*fake-hijack-dist 6\.6\.6"):
+        host.generators.get("baseline-uncorrelated")
+
+
+@pytest.mark.parametrize("name", ["fakesysexit", "fakeimportexit"])
+def test_base_exceptions_in_plugins_are_isolated(fake_site: Path, name: str) -> None:
+    host = PluginHost(_fake_entry_points(name, "fakegood"))
+    record = host.record(name)
+    assert record.status == "failed" and "SystemExit" in record.error
+    assert host.record("fakegood").status == "loaded"
 
 
 def test_strict_mode_makes_failures_fatal(fake_site: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -210,12 +282,12 @@ def test_registry_suggests_close_names() -> None:
     registry.add("caloflow-student", object(), provider)
     with pytest.raises(RegistryError, match="unknown generator 'caloflow-techer'; did you mean 'caloflow-teacher'"):
         registry.get("caloflow-techer")
-    with pytest.raises(RegistryError, match="registered twice"):
+    with pytest.raises(RegistryError, match="provided by plugin 'p' .* and by plugin 'q'"):
         registry.add("caloflow-teacher", object(), Provider("q", "e", "2"))
 
 
-def test_installed_example_plugin_is_registered() -> None:
-    """The README's example plugin (tests/example_plugin, installed by `make test`) loads through its entry point."""
+def test_example_plugin_registers_through_its_entry_point(example_plugin_entry_point: Path) -> None:
+    """The README's example plugin (tests/example_plugin) loads through its declared entry point."""
     host = PluginHost()
     record = host.record("example")
     assert record.status == "loaded", record.error

@@ -10,13 +10,12 @@ import pytest
 import torch
 
 from calobench.cli.main import main
-from calobench.datasets import DatasetSpec, FileSpec
 from calobench.formats import open_showers, read_showers
 from calobench.generator.checkpoint import load_checkpoint
 from calobench.generator.examples import TinyGaussian
 from calobench.plugins import PluginHost, set_host
 from calobench.registry import Provider
-from calobench.testing import write_random_file
+from calobench.testing import random_dataset, write_random_file
 
 
 class Interruptible(TinyGaussian):
@@ -36,34 +35,13 @@ class Interruptible(TinyGaussian):
             self.callbacks.append(interrupt)
 
 
-def _maker(spec, file, path, n_showers=None, seed=None):
-    write_random_file(path, spec.geometry, n=n_showers or file.n_showers, seed=file.seed if seed is None else seed)
-
-
 @pytest.fixture
 def host():
     """The installed plugins plus a test torch generator and a tiny synthetic data set."""
     host = PluginHost()
     test_provider = Provider("tests", "calobench-tests", "0.0")
     host.generators.add(Interruptible.name, Interruptible, test_provider)
-    host.datasets.add(
-        "synthetic-tiny",
-        DatasetSpec(
-            name="synthetic-tiny",
-            title="tiny",
-            kind="synthetic",
-            geometry="ds1-photons",
-            particle="photon",
-            format="calochallenge",
-            energy_range_mev=(1e3, 1e5),
-            maker=_maker,
-            files=(
-                FileSpec("t_1.hdf5", "train", n_showers=60, seed=1),
-                FileSpec("t_2.hdf5", "reference", n_showers=20, seed=2),
-            ),
-        ),
-        test_provider,
-    )
+    host.datasets.add("synthetic-tiny", random_dataset("synthetic-tiny", 60, 20), test_provider)
     previous = set_host(host)
     yield host
     set_host(previous)
@@ -368,3 +346,61 @@ def test_a_moved_training_file_still_resumes(host, tiny_file, tmp_path, capsys):
         == 1
     )
     assert "holds a different training run (dataset:" in capsys.readouterr().err
+
+
+class SelfSizing(TinyGaussian):
+    """The example model with a size it 'measures' ("auto") or is given, reported by run_info()."""
+
+    name = "test-self-sizing"
+    presets = {name: dict(preset, size="auto") for name, preset in TinyGaussian.presets.items()}
+    untyped_config_keys = frozenset({"size"})
+
+    def run_info(self) -> dict:
+        return {"size": 3 if self.config["size"] == "auto" else self.config["size"], "estimate": {"value": 2.6}}
+
+
+def test_model_info_is_printed_and_kept_in_run_json(host, tiny_file, tmp_path, capsys):
+    host.generators.add(SelfSizing.name, SelfSizing, Provider("tests", "calobench-tests", "0.0"))
+    out = tmp_path / "run"
+    assert main(["train", SelfSizing.name, "--dataset", str(tiny_file), "--preset", "smoke", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "  size: 3" in printed and '  estimate: {"value": 2.6}' in printed
+    assert _run(out)["model_info"] == {"size": 3, "estimate": {"value": 2.6}}
+    other = tmp_path / "other"
+    command = ["train", SelfSizing.name, "--dataset", str(tiny_file), "--preset", "smoke", "--out", str(other)]
+    assert main([*command, "--set", "size=5"]) == 0  # an untyped key takes an integer where the preset has "auto"
+    assert _run(other)["config"]["size"] == 5 and _run(other)["model_info"]["size"] == 5
+    assert (
+        main(
+            [
+                "train",
+                "test-interruptible",
+                "--dataset",
+                str(tiny_file),
+                "--preset",
+                "smoke",
+                "--out",
+                str(tmp_path / "plain"),
+            ]
+        )
+        == 0
+    )
+    assert _run(tmp_path / "plain")["model_info"] == {}
+    assert (
+        main(
+            [
+                "train",
+                "test-interruptible",
+                "--dataset",
+                str(tiny_file),
+                "--preset",
+                "smoke",
+                "--set",
+                "hidden=wide",
+                "--out",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 1
+    )
+    assert "expects an integer" in capsys.readouterr().err

@@ -66,12 +66,12 @@ def _fallback(name: str, device: str, workdir: Path) -> TimedModel:
 
 def load_timed_model(name: str, device: str, runs: Path | None = None, workdir: Path | None = None) -> TimedModel:
     """The generator ``name`` on ``device``: from a finished run under ``runs`` or fitted on a small sample."""
-    from calobench.generator.runs import ENERGIES_FILE, load_run_model
+    from calobench.generator.runs import load_run_model, run_incident_energies
 
     run = find_run(name, runs or runs_directory())
     if run is not None:
         _, generator = load_run_model(run, device=device)
-        pool = np.load(run / ENERGIES_FILE, allow_pickle=False)
+        pool = run_incident_energies(run)
         return TimedModel(name, generator, pool, f"trained run {run}")
     workdir = workdir or Path(tempfile.mkdtemp(prefix="calobench-bench-"))
     return _fallback(name, device, workdir)

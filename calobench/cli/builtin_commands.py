@@ -21,10 +21,12 @@ def _plugins_run(args: argparse.Namespace) -> int:
         print(f"{record.name:<22} {record.distribution:<26} {record.version:<10} {record.status}")
         if record.error:
             print(f"    error: {record.error}")
+        for conflict in record.conflicts:
+            print(f"    conflict: {conflict}")
         if args.verbose or record.status == "loaded":
             for kind, names in sorted(record.provides.items()):
                 print(f"    {kind}: {', '.join(sorted(names))}")
-    return 1 if host.failed and host.strict else 0
+    return 1 if (host.failed or host.conflicted) and host.strict else 0
 
 
 def _info_arguments(parser: argparse.ArgumentParser) -> None:

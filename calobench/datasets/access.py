@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TypeAlias
 
 from calobench.datasets.checksums import ChecksumStore, md5_file
 from calobench.datasets.local import file_status, verify
 from calobench.datasets.spec import ROLES, DatasetSpec, FileSpec
 from calobench.errors import ChecksumError, DatasetError, RegistryError
+from calobench.locking import LockError, exclusive
 
 log = logging.getLogger("calobench.datasets")
 
-Part = "Path | tuple[Path, int, int | None]"
+Part: TypeAlias = "Path | tuple[Path, int, int | None]"
 
 
 def get_dataset(name: str) -> DatasetSpec:
@@ -53,22 +55,37 @@ def make_file(spec: DatasetSpec, file: FileSpec, n_showers: int | None = None, s
         )
     path = spec.path(file)
     path.parent.mkdir(parents=True, exist_ok=True)
-    store = ChecksumStore(spec.directory())
-    store.forget(file.name)
-    log.info("making %s of data set %s", file.name, spec.name)
-    spec.maker(spec, file, path, n_showers=n_showers, seed=seed)
-    if not path.is_file():
-        raise DatasetError(f"the maker of data set {spec.name!r} did not write {path}")
-    digest = md5_file(path)
-    store.remember(file.name, digest)
-    if file.md5 is None:
-        store.pin(file.name, digest, "made")
-    elif digest != file.md5:
-        raise ChecksumError(
-            f"{path} was made but its md5 {digest} differs from the card's {file.md5}; "
-            "the simulator changed since the card was written"
-        )
+    with exclusive(path, f"data-set file {path}"):
+        remove_stale_partials(path)
+        store = ChecksumStore(spec.directory())
+        store.forget(file.name)
+        log.info("making %s of data set %s", file.name, spec.name)
+        spec.maker(spec, file, path, n_showers=n_showers, seed=seed)
+        if not path.is_file():
+            raise DatasetError(f"the maker of data set {spec.name!r} did not write {path}")
+        digest = md5_file(path)
+        store.remember(file.name, digest)
+        if file.md5 is None:
+            store.pin(file.name, digest, "made")
+        elif digest != file.md5:
+            raise ChecksumError(
+                f"{path} was made but its md5 {digest} differs from the card's {file.md5}; "
+                "the simulator changed since the card was written"
+            )
     return path
+
+
+def remove_stale_partials(path: Path) -> list[Path]:
+    """Delete what an interrupted writer of ``path`` left behind (``.<name>.*.partial``, see
+    :func:`calobench.atomic.temporary_path`). Call it only while holding ``path``'s lock: then no
+    living process is writing them."""
+    removed = []
+    for stale in path.parent.glob(f".{path.name}.*.partial"):
+        size = stale.stat().st_size
+        stale.unlink(missing_ok=True)
+        removed.append(stale)
+        log.info("removed %s (%d bytes) left by an interrupted run", stale, size)
+    return removed
 
 
 def make_files(
@@ -99,6 +116,11 @@ def make_files(
         seen.add(file.name)
         path = spec.path(file)
         if path.is_file() and not force:
+            try:
+                with exclusive(path, f"data-set file {path}"):
+                    remove_stale_partials(path)
+            except LockError:
+                pass  # another process is making it: its partial file is not stale
             done.append((path, False))
             continue
         done.append((make_file(spec, file, n_showers, seed), True))

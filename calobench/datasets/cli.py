@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from calobench.cli.command import Command
 from calobench.datasets.access import ensure_files, get_dataset, make_files
@@ -198,7 +200,7 @@ def _show(args: argparse.Namespace) -> int:
         from calobench.plots.overview import write_overview_plots
     except ModuleNotFoundError as exc:
         raise CalobenchError(f"plotting is not available in this installation ({exc})") from exc
-    source: object
+    source: str | Sequence[Any]  # a shower file, or the parts of a data set
     if Path(args.source).exists():
         source = args.source
     else:

@@ -32,14 +32,17 @@ in ``DatasetSpec.extra`` (e.g. ``zenodo_record``, ``approx_showers_per_file``).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from calobench.errors import DatasetError
 from calobench.geometry import BUILTIN_GEOMETRIES, Geometry, builtin_geometry
+from calobench.names import child_path
 from calobench.paths import data_dir
+
+if TYPE_CHECKING:
+    from calobench.formats import Format
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,8 +53,14 @@ Kind = Literal["real", "synthetic"]
 Role = Literal["train", "reference", "extra"]
 ROLES: tuple[str, ...] = ("train", "reference", "extra")
 
-#: ``maker(spec, file, path, n_showers, seed)`` writes one synthetic file atomically to ``path``.
-Maker = Callable[["DatasetSpec", "FileSpec", Path, "int | None", "int | None"], None]
+
+class Maker(Protocol):
+    """``maker(spec, file, path, n_showers=..., seed=...)`` writes one synthetic file atomically to
+    ``path``; ``n_showers`` and ``seed`` are None for the card's values."""
+
+    def __call__(
+        self, spec: DatasetSpec, file: FileSpec, path: Path, /, n_showers: int | None, seed: int | None
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,7 @@ class DatasetSpec:
     kind: Kind
     geometry: str
     particle: str
-    format: str
+    format: Format
     files: tuple[FileSpec, ...]
     energy_range_mev: tuple[float, float]
     doi: str | None = None
@@ -171,10 +180,10 @@ class DatasetSpec:
 
     def directory(self) -> Path:
         """Where this data set's files live: ``<data dir>/<name>/``."""
-        return data_dir() / self.name
+        return child_path(data_dir(), self.name, "data set")
 
     def path(self, file: FileSpec) -> Path:
-        return self.directory() / file.name
+        return child_path(self.directory(), file.name, "data-set file")
 
     def paths(self, role: str) -> list[Path]:
         return [self.path(f) for f in self.files_for(role)]

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from calobench.errors import CalobenchError, GeometryError, ShowerFileError
+from calobench.errors import CalobenchError, GeometryError, ShowerFileError, VoxelCountError
 from calobench.formats import open_showers
 from calobench.geometry import Geometry, resolve_geometry
 from calobench.metrics.scan import ShowerSource
@@ -90,15 +90,19 @@ def open_inputs(
         geometry_object = resolve_geometry(geometry) if geometry is not None else None
     with contextlib.ExitStack() as stack:
         try:
-            generated_source = stack.enter_context(open_showers(generated, geometry_object))
+            generated_source = open_showers(generated, geometry_object)
+            stack.enter_context(generated_source)
         except ShowerFileError as exc:
             raise ShowerFileError(f"generated sample: {exc}") from exc
         chosen = geometry_object or generated_source.geometry
         try:
-            reference_source = stack.enter_context(open_showers(reference_parts, chosen))
-        except ShowerFileError as exc:
+            reference_source = open_showers(reference_parts, chosen)
+            stack.enter_context(reference_source)
+        except VoxelCountError as exc:
             if geometry_object is None:
                 raise EvaluationInputError(_mismatch(reference_parts, generated_source)) from exc
+            raise ShowerFileError(f"reference sample: {exc}") from exc
+        except ShowerFileError as exc:  # unreadable, truncated, malformed: say so, not "another geometry"
             raise ShowerFileError(f"reference sample: {exc}") from exc
         if reference_source.geometry.layers != generated_source.geometry.layers:
             raise EvaluationInputError(

@@ -74,10 +74,11 @@ def resolve_config(cls: type["Generator"], preset: str, overrides: Mapping[str, 
     if preset not in cls.presets:
         raise ConfigError(f"generator {cls.name!r} has no preset {preset!r}; presets: {sorted(cls.presets)}")
     config = copy.deepcopy(dict(cls.presets[preset]))
+    untyped: frozenset[str] = getattr(cls, "untyped_config_keys", frozenset())
     for key, value in (overrides or {}).items():
         if key not in config:
             raise ConfigError(f"generator {cls.name!r} has no config key {key!r}{suggestion_text(key, config)}")
-        config[key] = _coerce(key, value, config[key])
+        config[key] = value if key in untyped else _coerce(key, value, config[key])
     return config
 
 
@@ -106,6 +107,9 @@ class Generator(abc.ABC):
     #: The row of the published CaloChallenge 2022 tables (arXiv 2410.21611) of the same model family,
     #: e.g. ``"CaloFlow teacher"``; shown beside this generator's leaderboard row, marked as published.
     published_name: ClassVar[str | None] = None
+    #: Config keys whose value may take another type than the preset's (e.g. ``"auto"`` or an
+    #: integer); ``--set`` passes them through unchecked and the generator validates them itself.
+    untyped_config_keys: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self,
@@ -177,6 +181,13 @@ class Generator(abc.ABC):
     def n_parameters(self) -> int:
         """Number of trainable parameters (0 for non-parametric models)."""
         return 0
+
+    def run_info(self) -> dict[str, Any]:
+        """Facts about the trained model worth keeping with its run, as JSON values -- e.g. a size the
+        model chose from the data (CaloMan's measured latent dimension). ``calobench train`` prints
+        them, ``run.json`` stores them under ``model_info`` and leaderboard result files copy them
+        (``training.model_info``). Default: none."""
+        return {}
 
     @classmethod
     def contract_config(cls, train: Showers, valid: Showers | None, workdir: Path) -> dict[str, Any]:

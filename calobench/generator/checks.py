@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from calobench.errors import PluginError, ShowerFileError
+from calobench.errors import CalobenchError, PluginError, ShowerFileError
 from calobench.showers import Showers, check_shower_arrays
 
 if TYPE_CHECKING:
     from calobench.generator.base import Generator
+
+
+@contextmanager
+def plugin_call(generator: str, step: str, provider: object | None = None) -> Iterator[None]:
+    """Turn anything but a :class:`CalobenchError` (or Ctrl-C) raised by a generator's code into a
+    one-line :class:`PluginError` that names the generator, its provider and the step.
+
+    Args:
+        generator: the generator's registered name.
+        step: what was called, e.g. ``"fit"``, ``"load"``, ``"sample"``.
+        provider: who provided it (a :class:`~calobench.registry.Provider`), named in the message.
+    """
+    try:
+        yield
+    except (CalobenchError, KeyboardInterrupt):
+        raise
+    except MemoryError as exc:
+        raise PluginError(
+            f"generator {generator!r} ran out of memory in {step}(); use fewer showers (--max-showers) or a "
+            "smaller --batch-size"
+        ) from exc
+    except Exception as exc:
+        dist = getattr(provider, "distribution", None)
+        source = f" (from {dist} {getattr(provider, 'version', '')})".replace(" )", ")") if dist else ""
+        raise PluginError(
+            f"generator {generator!r}{source} raised in {step}(): {type(exc).__name__}: {exc} (--debug shows the traceback)"
+        ) from exc
 
 
 def checked_sample(
@@ -19,7 +48,8 @@ def checked_sample(
     """Call ``generator.sample`` and verify the result: an array of shape (n, n_voxels), float32,
     finite and non-negative. Anything else raises :class:`PluginError` naming the generator."""
     name = type(generator).name or type(generator).__name__
-    output = generator.sample(incident_energies, seed=seed, batch_size=batch_size)
+    with plugin_call(name, "sample"):
+        output = generator.sample(incident_energies, seed=seed, batch_size=batch_size)
     if not isinstance(output, np.ndarray):
         raise PluginError(
             f"generator {name!r} returned {type(output).__name__} from sample(); "

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from calobench.cli.command import Command
 from calobench.errors import ConfigError
 from calobench.generator.base import PRESETS, parse_override
-from calobench.generator.runs import DEFAULT_VALID_FRACTION, sample_run, train_run
+from calobench.generator.distributed import current_world, requested_world, spawn
+from calobench.generator.runs import DEFAULT_VALID_FRACTION, RUN_FILE, TrainResult, read_run, sample_run, train_run
+from calobench.generator.training import TrainingError
 
 
 # ---------------------------------------------------------------------- models
@@ -87,22 +90,49 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
         f"(default: {DEFAULT_VALID_FRACTION}; 0 = none)",
     )
     parser.add_argument("--force", action="store_true", help="discard a finished or different run in --out")
+    parser.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="data-parallel training in N local processes (one per GPU with nccl, or CPU core groups with "
+        "gloo); the global batch stays the config's batch_size. Under torchrun, leave it out",
+    )
+
+
+def _train_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "preset": args.preset,
+        "overrides": _overrides(args.overrides),
+        "device": args.device,
+        "seed": args.seed,
+        "geometry": args.geometry,
+        "max_showers": args.max_showers,
+        "valid_fraction": args.valid_fraction,
+        "force": args.force,
+    }
+
+
+def _train_rank(model: str, dataset: str, out: str, kwargs: dict[str, Any]) -> None:
+    """One rank of ``calobench train --nproc N`` (run by :func:`calobench.generator.distributed.spawn`)."""
+    train_run(model, dataset, out, **kwargs)
 
 
 def _train_run(args: argparse.Namespace) -> int:
-    result = train_run(
-        args.model,
-        args.dataset,
-        args.out,
-        preset=args.preset,
-        overrides=_overrides(args.overrides),
-        device=args.device,
-        seed=args.seed,
-        geometry=args.geometry,
-        max_showers=args.max_showers,
-        valid_fraction=args.valid_fraction,
-        force=args.force,
-    )
+    if args.nproc < 1:
+        raise ConfigError(f"--nproc must be >= 1, got {args.nproc}")
+    if args.nproc > 1 and requested_world().active:
+        raise ConfigError("--nproc starts its own processes; under torchrun leave it out (torchrun sets the ranks)")
+    if args.nproc > 1:
+        resumed = (Path(args.out) / RUN_FILE).is_file() and not args.force
+        try:
+            spawn(args.nproc, _train_rank, args.model, args.dataset, args.out, _train_kwargs(args))
+        except Exception as exc:  # a rank's error comes back as text with its traceback
+            raise TrainingError(f"data-parallel training failed: {str(exc).strip().splitlines()[-1]}") from exc
+        result = TrainResult(Path(args.out), read_run(args.out), resumed=resumed)
+    else:
+        result = train_run(args.model, args.dataset, args.out, **_train_kwargs(args))
+    if not current_world().is_main:
+        return 0
     run = result.run
     if result.already_finished:
         print(
@@ -110,11 +140,14 @@ def _train_run(args: argparse.Namespace) -> int:
             "nothing to do (use --force to train again)"
         )
         return 0
+    parallel = run.get("data_parallel", {}).get("world_size", 1)
     print(
         f"trained {run['generator']} ({run['preset']}, seed {run['seed']}, {run['n_parameters']} parameters) on "
-        f"{run['device']} in {run['training_seconds']:.1f} s{' (resumed)' if result.resumed else ''} -> "
-        f"{result.directory / 'model'}"
+        f"{run['device']}{f' x {parallel} processes' if parallel > 1 else ''} in {run['training_seconds']:.1f} s"
+        f"{' (resumed)' if result.resumed else ''} -> {result.directory / 'model'}"
     )
+    for key, value in (run.get("model_info") or {}).items():
+        print(f"  {key}: {json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value}")
     return 0
 
 
@@ -130,6 +163,11 @@ def _sample_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, help="showers per generator batch (default: the model's)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
+    parser.add_argument(
+        "--allow-other-version",
+        action="store_true",
+        help="load a run trained with another version of the generator's distribution",
+    )
 
 
 def _sample_run(args: argparse.Namespace) -> int:
@@ -143,6 +181,7 @@ def _sample_run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         device=args.device,
+        allow_other_version=args.allow_other_version,
     )
     rate = result.n_showers / result.seconds if result.seconds > 0 else float("inf")
     print(

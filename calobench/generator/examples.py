@@ -63,7 +63,7 @@ class TinyGaussian(TorchGenerator):
 
     def _parameters(self, incident: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         context = (torch.log(incident.float()) - self.log_e_mean).unsqueeze(1)
-        mean, log_std = self.modules["net"](context).chunk(2, dim=1)
+        mean, log_std = self._require_modules()["net"](context).chunk(2, dim=1)
         return mean, log_std
 
     def training_tensors(self, showers: Showers) -> tuple[torch.Tensor, ...]:

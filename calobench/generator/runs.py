@@ -4,7 +4,8 @@ A run directory holds::
 
     run.json               status (training | finished), generator + provider, preset, config, seed,
                            device, data set (name, files, fingerprints), geometry, validation split,
-                           training wall time, n_parameters, calobench and torch versions
+                           training wall time, n_parameters, model_info (Generator.run_info()),
+                           calobench and torch versions
     incident_energies.npy  the training file's incident energies (MeV), for ``sample --showers N``
     work/                  resumable checkpoints (TorchGenerator: one ``<stage>.pt`` per stage)
     model/                 the saved generator (``generator.json`` + weights), written when training ends
@@ -24,6 +25,8 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,13 +36,19 @@ import numpy as np
 
 from calobench import __version__
 from calobench.atomic import write_json_atomic
-from calobench.errors import CheckpointError, ConfigError, GeometryError, ShowerFileError
-from calobench.formats import ShowerWriter, open_showers
+from calobench.errors import CheckpointError, ConfigError, GeometryError, ShowerFileError, VoxelCountError
+from calobench.formats import Format, ShowerWriter, open_showers
 from calobench.generator.base import Generator, resolve_config
 from calobench.generator.checkpoint import read_json
+from calobench.generator.checks import plugin_call
+from calobench.generator.device import resolve_device
+from calobench.generator.distributed import World, barrier, init_process_group, local_device
 from calobench.generator.seeding import derive_seed
 from calobench.generator.serialization import geometry_to_dict
 from calobench.geometry import Geometry, resolve_geometry
+from calobench.locking import exclusive
+from calobench.memory import check_showers_fit
+from calobench.showers import Showers
 
 log = logging.getLogger("calobench.runs")
 
@@ -53,6 +62,9 @@ IDENTITY_KEYS = ("generator", "preset", "config", "seed", "dataset", "geometry",
 FINGERPRINT_BLOCK = 2**20
 #: Rows of voxels per written chunk stay below this many bytes.
 SAMPLE_CHUNK_BYTES = 256 * 2**20
+#: In-memory copies of the training showers during training: the file's array, the training /
+#: validation split and the model's own tensors.
+TRAINING_COPIES = 3.0
 
 
 def _now() -> str:
@@ -115,7 +127,7 @@ def resolve_training_data(dataset: str, geometry: "str | Path | None" = None) ->
                 chosen, fmt = handle.geometry, handle.format
         except GeometryError as exc:
             raise ShowerFileError(f"{path}: {exc}") from exc
-        record = {"name": None, "files": _describe_parts([path], {})}
+        record: dict[str, Any] = {"name": None, "files": _describe_parts([path], {})}
         return TrainingData([path], chosen, fmt, None, record)
     from calobench.datasets import ensure_files, get_dataset
 
@@ -168,9 +180,13 @@ def read_run(directory: str | Path) -> dict[str, Any]:
             f"{directory} is not a calobench run directory (no {RUN_FILE}); "
             "train one with `calobench train MODEL --dataset ... --out DIR`"
         )
-    run = read_json(directory / RUN_FILE, what="run description")
+    hint = "; `calobench train ... --force` discards the directory's contents and trains again"
+    try:
+        run = read_json(directory / RUN_FILE, what="run description")
+    except CheckpointError as exc:
+        raise CheckpointError(f"{exc}{hint}") from exc
     if not isinstance(run, dict) or run.get("schema_version") != RUN_SCHEMA:
-        raise CheckpointError(f"{directory / RUN_FILE} is not a calobench run description (schema {RUN_SCHEMA})")
+        raise CheckpointError(f"{directory / RUN_FILE} is not a calobench run description (schema {RUN_SCHEMA}){hint}")
     return run
 
 
@@ -237,7 +253,47 @@ def train_run(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"--out {out} is a file, expected a (new or run) directory")
+    out.mkdir(parents=True, exist_ok=True)
+    world = init_process_group(resolve_device(device))
+    if world.active:
+        device = str(local_device(resolve_device(device), world))
+    # rank 0 of a data-parallel run holds the lock and writes; the other ranks only train
+    with exclusive(out, f"run directory {out}") if world.is_main else nullcontext():
+        return _train_locked(
+            cls,
+            provider,
+            model_name,
+            dataset,
+            out,
+            config,
+            preset,
+            device,
+            seed,
+            geometry,
+            max_showers,
+            valid_fraction,
+            force,
+            world,
+        )
 
+
+def _train_locked(
+    cls: type[Generator],
+    provider: Any,
+    model_name: str,
+    dataset: str,
+    out: Path,
+    config: dict[str, Any],
+    preset: str,
+    device: str | None,
+    seed: int,
+    geometry: "str | Path | None",
+    max_showers: int | None,
+    valid_fraction: float,
+    force: bool,
+    world: World,
+) -> TrainResult:
+    """:func:`train_run` once the run directory is locked (by rank 0 of a data-parallel run)."""
     data = resolve_training_data(dataset, geometry)
     cls.check_geometry(data.geometry)
     planned: dict[str, Any] = {
@@ -257,31 +313,47 @@ def train_run(
     resumed = False
     previous_seconds = 0.0
     started_at = _now()
-    if (out / RUN_FILE).exists():
-        existing = read_run(out)
-        if force:
-            for name in ("work", "model", ENERGIES_FILE, RUN_FILE):
+    finished: dict[str, Any] | None = None
+    if not world.is_main:
+        pass  # rank 0 decides below; the others read its decision after the barrier
+    elif (out / RUN_FILE).exists():
+        if force:  # whatever is there, even an unreadable run.json, is discarded unread
+            for name in ("work", "model", ".model.partial", ENERGIES_FILE, RUN_FILE):
                 target = out / name
                 shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
         else:
+            existing = read_run(out)
             _check_same_run(existing, planned, out)
             if existing.get("status") == "finished":
-                return TrainResult(out, existing, already_finished=True)
+                finished = existing
             resumed = True
             previous_seconds = float(existing.get("training_seconds", 0.0))
             started_at = existing.get("started_at", started_at)
-    elif out.is_dir() and any(out.iterdir()):
+    elif any(p.name != ".lock" for p in out.iterdir()):
         raise CheckpointError(
             f"--out {out} exists, is not empty and is not a calobench run directory; choose a new directory"
         )
-    out.mkdir(parents=True, exist_ok=True)
+    barrier(world)
+    if not world.is_main and (out / RUN_FILE).exists():
+        existing = read_run(out)
+        finished = existing if existing.get("status") == "finished" else None
+    if finished is not None:
+        return TrainResult(out, finished, already_finished=True)
 
     with open_showers(data.parts, data.geometry) as handle:
+        n_read = len(handle) if max_showers is None else min(len(handle), max_showers)
+        check_showers_fit(
+            n_read,
+            data.geometry.n_voxels,
+            copies=TRAINING_COPIES,
+            what=f"the training data ({data.dataset or data.parts[0]})",
+        )
         showers = handle.read(0, max_showers)
-    energies_path = out / ENERGIES_FILE
-    tmp = out / f".{ENERGIES_FILE}.tmp.npy"
-    np.save(tmp, np.asarray(showers.incident_energies, dtype=np.float64), allow_pickle=False)
-    os.replace(tmp, energies_path)
+    if world.is_main:
+        tmp = out / f".{ENERGIES_FILE}.tmp.npy"
+        np.save(tmp, np.asarray(showers.incident_energies, dtype=np.float64), allow_pickle=False)
+        os.replace(tmp, out / ENERGIES_FILE)
+    valid: Showers | None
     if valid_fraction > 0 and len(showers) >= 2:
         train, valid = showers.split([1.0 - valid_fraction, valid_fraction], seed=derive_seed(seed, "validation"))
         if len(valid) == 0:
@@ -300,8 +372,15 @@ def train_run(
         training_seconds=previous_seconds,
         started_at=started_at,
         finished_at=None,
+        **({"data_parallel": {"world_size": world.size}} if world.active else {}),
     )
-    write_json_atomic(out / RUN_FILE, run)
+    if world.is_main:
+        write_json_atomic(out / RUN_FILE, run)
+    if not world.is_main:
+        with plugin_call(model_name, "fit", provider):
+            model.fit(train, valid, seed=seed, workdir=out / "work")
+        barrier(world)  # until rank 0 has saved the model
+        return TrainResult(out, run, resumed=resumed)
     log.info(
         "%s %s on %s (%d training, %d validation showers) on %s -> %s",
         "resuming" if resumed else "training",
@@ -313,15 +392,25 @@ def train_run(
         out,
     )
     start = time.perf_counter()
-    try:
-        model.fit(train, valid, seed=seed, workdir=out / "work")
-    finally:
+
+    def record_time(*_: Any) -> None:
+        """After every epoch's checkpoint: the time so far, so that a killed run keeps it."""
         run["training_seconds"] = previous_seconds + (time.perf_counter() - start)
         write_json_atomic(out / RUN_FILE, run)
+
+    callbacks = getattr(model, "callbacks", None)
+    if isinstance(callbacks, list):
+        callbacks.append(record_time)
+    try:
+        with plugin_call(model_name, "fit", provider):
+            model.fit(train, valid, seed=seed, workdir=out / "work")
+    finally:
+        record_time()
     staging = out / ".model.partial"
     if staging.exists():
         shutil.rmtree(staging)
-    model.save(staging)
+    with plugin_call(model_name, "save", provider):
+        model.save(staging)
     if (out / "model").exists():
         shutil.rmtree(out / "model")
     os.replace(staging, out / "model")
@@ -330,6 +419,7 @@ def train_run(
         status="finished",
         finished_at=_now(),
         n_parameters=int(model.n_parameters()),
+        model_info=model.run_info(),
         stages=[
             {
                 "name": r.name,
@@ -342,6 +432,7 @@ def train_run(
         ],
     )
     write_json_atomic(out / RUN_FILE, run)
+    barrier(world)
     return TrainResult(out, run, resumed=resumed)
 
 
@@ -356,20 +447,48 @@ class SampleResult:
     generator: str
 
 
-def _energies_from_file(path: str | Path, geometry: Geometry) -> np.ndarray:
+@contextmanager
+def _energy_source(path: str | Path, geometry: Geometry) -> Iterator[Any]:
+    """An open shower file whose incident energies are sampled: in the model's geometry if it has it,
+    else in whatever geometry the file has (only its incident energies are read)."""
     try:
-        with open_showers(path, geometry) as handle:
-            return handle.incident_energies()
-    except ShowerFileError as first:
+        handle = open_showers(path, geometry)
+    except VoxelCountError as first:  # another geometry: only its incident energies are needed
         try:
-            with open_showers(path) as handle:
-                return handle.incident_energies()
+            handle = open_showers(path)
         except ShowerFileError:
             raise first from None
+    with handle:
+        yield handle
 
 
-def load_run_model(directory: str | Path, device: str | None = None) -> tuple[dict[str, Any], Generator]:
-    """The run description and the trained generator of a finished run directory."""
+def check_provider(run: dict[str, Any], directory: Path, installed: Any, allow_other_version: bool = False) -> None:
+    """Refuse a run whose generator came from another distribution (or version) than the installed one."""
+    recorded = run.get("provider")
+    if not isinstance(recorded, dict):
+        return  # runs written before providers were recorded
+    then = (recorded.get("distribution"), recorded.get("version"))
+    now = (installed.distribution, installed.version)
+    if then[0] != now[0] or (then[1] != now[1] and not allow_other_version):
+        what = "distribution" if then[0] != now[0] else "version"
+        raise CheckpointError(
+            f"{directory} was trained with {run.get('generator')!r} from {then[0]} {then[1]}, but the installed "
+            f"{run.get('generator')!r} comes from {now[0]} {now[1]} (another {what}); install {then[0]}=={then[1]}"
+            + (
+                " or pass --allow-other-version to load it anyway"
+                if what == "version"
+                else f", or disable plugin {installed.plugin!r} with CALOBENCH_DISABLE_PLUGINS"
+            )
+        )
+
+
+def load_run_model(
+    directory: str | Path, device: str | None = None, allow_other_version: bool = False
+) -> tuple[dict[str, Any], Generator]:
+    """The run description and the trained generator of a finished run directory.
+
+    The generator's provider (distribution and version) must be the one the run was trained with.
+    """
     from calobench.plugins import generators
 
     directory = Path(directory)
@@ -379,8 +498,34 @@ def load_run_model(directory: str | Path, device: str | None = None) -> tuple[di
             f"the training in {directory} has not finished (status {run.get('status')!r}); "
             "run the same `calobench train` command again to resume it"
         )
-    cls = generators().get(run["generator"])
-    return run, cls.load(directory / "model", device=device)
+    entry = generators().entry(str(run.get("generator")))
+    check_provider(run, directory, entry.provider, allow_other_version)
+    with plugin_call(entry.name, "load", entry.provider):
+        model = entry.value.load(directory / "model", device=device)
+    return run, model
+
+
+def run_incident_energies(directory: Path) -> np.ndarray:
+    """The training file's incident energies (MeV) that ``train`` stored in the run directory."""
+    path = directory / ENERGIES_FILE
+    try:
+        pool = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"{path} is missing; give the incident energies with --energies-from FILE, or train the run again "
+            "with --force"
+        ) from None
+    except (OSError, ValueError, EOFError) as exc:
+        raise CheckpointError(
+            f"{path} is damaged ({type(exc).__name__}: {exc}); give the incident energies with --energies-from "
+            "FILE, or train the run again with --force"
+        ) from exc
+    pool = np.asarray(pool).reshape(-1) if np.ndim(pool) <= 2 else np.asarray([])
+    if pool.size == 0 or pool.dtype.kind not in "fiu" or not np.all(np.isfinite(pool)) or np.any(pool <= 0):
+        raise CheckpointError(
+            f"{path} does not hold positive, finite incident energies; give them with --energies-from FILE"
+        )
+    return pool.astype(np.float64)
 
 
 def sample_run(
@@ -393,6 +538,7 @@ def sample_run(
     seed: int = 0,
     device: str | None = None,
     progress: bool | None = None,
+    allow_other_version: bool = False,
 ) -> SampleResult:
     """Sample a trained run into ``out`` in the training data's format, in bounded memory.
 
@@ -409,35 +555,45 @@ def sample_run(
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
     checkpoint = Path(checkpoint)
-    run, model = load_run_model(checkpoint, device)
+    run, model = load_run_model(checkpoint, device, allow_other_version)
     geometry = model.geometry
-    if energies_from is not None:
-        energies = _energies_from_file(energies_from, geometry)
-    else:
-        pool = np.load(checkpoint / ENERGIES_FILE, allow_pickle=False)
-        rng = np.random.default_rng(derive_seed(seed, "incident-energies"))
-        energies = rng.choice(pool, size=int(n_showers), replace=True)
-    fmt = "calogan" if geometry.kind == "cartesian" else run.get("format", "calochallenge")
+    fmt: Format = "calogan" if geometry.kind == "cartesian" else run.get("format", "calochallenge")
     batch = int(batch_size or model.config.get("sample_batch_size") or 10000)
     chunk = max(1, min(batch, SAMPLE_CHUNK_BYTES // (4 * geometry.n_voxels)))
-    seconds = 0.0
-    with (
-        ShowerWriter(out, geometry, format=fmt) as writer,
-        tqdm(
-            total=len(energies),
-            desc=f"sampling {run['generator']}",
-            unit="shower",
-            unit_scale=True,
-            disable=None if progress is None else not progress,
-            dynamic_ncols=True,
-        ) as bar,
-    ):
-        for index, first in enumerate(range(0, len(energies), chunk)):
-            part = energies[first : first + chunk]
+    with ExitStack() as stack:
+        if energies_from is not None:
+            source = stack.enter_context(_energy_source(energies_from, geometry))
+            total = len(source)
+            chunks: Iterator[np.ndarray] = source.iter_incident_energies(chunk)
+        else:
+            total = int(n_showers or 0)
+            chunks = _drawn_energies(run_incident_energies(checkpoint), total, chunk, seed)
+        seconds = 0.0
+        writer = stack.enter_context(ShowerWriter(out, geometry, format=fmt))
+        bar = stack.enter_context(
+            tqdm(
+                total=total,
+                desc=f"sampling {run['generator']}",
+                unit="shower",
+                unit_scale=True,
+                disable=None if progress is None else not progress,
+                dynamic_ncols=True,
+            )
+        )
+        done = 0
+        for index, part in enumerate(chunks):
             start = time.perf_counter()
             showers = model.sample_showers(part, seed=derive_seed(seed, "chunk", index), batch_size=batch)
             seconds += time.perf_counter() - start
             writer.append(showers)
+            done += len(part)
             bar.update(len(part))
-            bar.set_postfix(rate=f"{(first + len(part)) / max(seconds, 1e-9):.0f}/s", refresh=False)
-    return SampleResult(Path(out), len(energies), seconds, run["generator"])
+            bar.set_postfix(rate=f"{done / max(seconds, 1e-9):.0f}/s", refresh=False)
+    return SampleResult(Path(out), done, seconds, run["generator"])
+
+
+def _drawn_energies(pool: np.ndarray, n: int, chunk: int, seed: int) -> Iterator[np.ndarray]:
+    """``n`` incident energies drawn (seeded, with replacement) from ``pool``, ``chunk`` at a time."""
+    rng = np.random.default_rng(derive_seed(seed, "incident-energies"))
+    for first in range(0, n, chunk):
+        yield rng.choice(pool, size=min(chunk, n - first), replace=True)

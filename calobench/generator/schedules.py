@@ -124,6 +124,7 @@ def build_schedule(
     name = options.pop("name")
     lr = optimizer.param_groups[0]["lr"]
     sched = torch.optim.lr_scheduler
+    scheduler: sched.LRScheduler
     try:
         if name == "none":
             return Schedule(name, None, False)

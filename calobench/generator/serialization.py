@@ -62,7 +62,7 @@ def geometry_from_dict(data: dict[str, Any]) -> Geometry:
                 id=int(entry["id"]),
                 shape=(int(entry["shape"][0]), int(entry["shape"][1])),
                 r_edges=None if entry["r_edges"] is None else tuple(float(e) for e in entry["r_edges"]),
-                cell_size=None if entry["cell_size"] is None else tuple(float(c) for c in entry["cell_size"]),
+                cell_size=None if entry["cell_size"] is None else _float_pair(entry["cell_size"]),
             )
             for entry in data["layers"]
         )
@@ -75,6 +75,12 @@ def geometry_from_dict(data: dict[str, Any]) -> Geometry:
         )
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise GeometryError(f"malformed stored geometry: {type(exc).__name__}: {exc}") from exc
+
+
+def _float_pair(values: Any) -> tuple[float, float]:
+    """Two numbers as floats (ValueError unless there are exactly two)."""
+    first, second = (float(v) for v in values)
+    return first, second
 
 
 def write_generator_json(directory: str | Path, generator: "Generator", state: dict[str, Any] | None = None) -> Path:

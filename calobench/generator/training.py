@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 
 from calobench.errors import CalobenchError, CheckpointError
 from calobench.generator.checkpoint import load_checkpoint, save_checkpoint
+from calobench.generator.distributed import average_gradients, current_world, shard, sum_over_ranks
 from calobench.generator.schedules import build_schedule, current_lr
 from calobench.generator.seeding import (
     capture_rng_state,
@@ -303,6 +304,7 @@ class Trainer:
                 "stage %s: amp=true is ignored on %s (mixed precision is used on CUDA only)", stage.name, self.device
             )
         self.amp_dtype = amp_dtype(self.device) if self.amp_enabled else torch.float32
+        self.world = current_world()
 
     @property
     def checkpoint_path(self) -> Path | None:
@@ -358,14 +360,26 @@ class Trainer:
         return result
 
     def _run(self) -> StageResult:
-        stage, settings, device = self.stage, self.settings, self.device
+        stage, device = self.stage, self.device
         modules = dict(stage.modules)
         for module in modules.values():
             module.to(device)
         parameters = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
         if not parameters:
             raise TrainingError(f"stage {stage.name!r} has no trainable parameters")
-        seed_everything(derive_seed(self.seed, stage.name))
+        hooks = average_gradients(modules.values(), self.world)
+        try:
+            return self._train(modules)
+        finally:
+            for hook in hooks:
+                hook.remove()
+
+    def _train(self, modules: dict[str, nn.Module]) -> StageResult:
+        stage, settings = self.stage, self.settings
+        parameters = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
+        # every rank of a data-parallel run draws its own noise and dropout; rank 0 is a single process
+        rank_keys: tuple[int | str, ...] = ("rank", self.world.rank) if self.world.rank > 0 else ()
+        seed_everything(derive_seed(self.seed, stage.name, *rank_keys))
         data_generator = torch_generator(derive_seed(self.seed, stage.name, "data"))
         n_train = len(stage.train[0])
         steps_per_epoch = math.ceil(n_train / settings.batch_size)
@@ -430,7 +444,7 @@ class Trainer:
             )
             if finished and best_state is not None:
                 _load_state_dicts(modules, best_state)
-            if path is not None:
+            if path is not None and self.world.is_main:
                 save_checkpoint(
                     path,
                     {
@@ -451,7 +465,7 @@ class Trainer:
                         "extra": self.extra,
                     },
                 )
-            for callback in self.callbacks:
+            for callback in self.callbacks if self.world.is_main else ():
                 callback(stage.name, dict(record))
             if result.stopped_early:
                 log.info(
@@ -505,7 +519,10 @@ class Trainer:
         )
         try:
             for step, first in enumerate(range(0, n, settings.batch_size)):
-                batch = self._batch(train, order[first : first + settings.batch_size])
+                chosen = order[first : first + settings.batch_size]
+                if len(chosen) < self.world.size:
+                    continue  # a last batch too small to give every rank a shower
+                batch = self._batch(train, shard(chosen, self.world))
                 size = len(batch[0])
                 value, extras = updates.step(batch, epoch, step)
                 total += value * size
@@ -516,6 +533,10 @@ class Trainer:
                 bar.set_postfix(loss=f"{total / count:.4g}", refresh=False)
         finally:
             bar.close()
+        if self.world.active:  # the epoch's mean loss over every rank's showers
+            keys = sorted(extras_sum)
+            total, count_sum, *sums = sum_over_ranks([total, count, *(extras_sum[k] for k in keys)], self.world)
+            count, extras_sum = int(count_sum), dict(zip(keys, sums))
         seconds = time.perf_counter() - start
         record: dict[str, Any] = {
             "epoch": epoch,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from calobench.cli.command import Command
 from calobench.errors import CalobenchError
+from calobench.leaderboard.clusters import ClusterOptions, check_options, job_script, parse_cluster
 from calobench.leaderboard.render import render_suite, stale_files, write_page
 from calobench.leaderboard.runner import RunSummary, SuitePaths, run_suite
 from calobench.leaderboard.suites import Suite, available_suites, load_suite
@@ -42,6 +43,91 @@ def _add_run_arguments(parser: argparse.ArgumentParser, with_suite: bool = True)
         default=DEFAULT_ROOT,
         help="directory holding <suite>/results, reports and runs (default ./leaderboards)",
     )
+    _add_cluster_arguments(parser)
+
+
+def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "distributed sweep (Dask; needs pip install 'calobench[distributed]'; see docs/distributed-sweeps.md)"
+    )
+    group.add_argument(
+        "--cluster",
+        metavar="local[:N]|slurm|htcondor",
+        help="run one Dask task per (model, seed): local[:N] starts N worker processes here (default: one "
+        "per core, or per GPU with a cuda device); slurm or htcondor submits dask-jobqueue jobs",
+    )
+    group.add_argument("--scheduler", metavar="ADDRESS", help="use a running Dask scheduler, e.g. tcp://host:8786")
+    group.add_argument(
+        "--retries",
+        type=int,
+        metavar="N",
+        help="times a task that raised, or whose worker died, is started again; it resumes from its last "
+        "checkpoint (default 2)",
+    )
+    group.add_argument(
+        "--threads-per-task",
+        type=int,
+        metavar="T",
+        help="torch threads of each task (default: cores / N on a local cluster, else the worker's setting)",
+    )
+    jobs = parser.add_argument_group(
+        "batch jobs (--cluster slurm|htcondor; omitted options come from dask's jobqueue configuration, "
+        "e.g. ~/.config/dask/jobqueue.yaml)"
+    )
+    jobs.add_argument(
+        "--jobs", type=int, metavar="N", help="batch jobs kept running, a job that ends is replaced (default 1)"
+    )
+    jobs.add_argument("--queue", help="Slurm partition")
+    jobs.add_argument("--account", help="Slurm account to charge")
+    jobs.add_argument("--walltime", metavar="HH:MM:SS", help="Slurm time limit of each job")
+    jobs.add_argument("--cores", type=int, metavar="C", help="cores of each job")
+    jobs.add_argument("--memory", metavar="SIZE", help="memory of each job, e.g. 32GB")
+    jobs.add_argument("--disk", metavar="SIZE", help="HTCondor disk request of each job, e.g. 10GB")
+    jobs.add_argument(
+        "--processes",
+        type=int,
+        metavar="P",
+        help="Dask worker processes per job (default: one per GPU with --gpus, else dask-jobqueue's)",
+    )
+    jobs.add_argument(
+        "--gpus",
+        type=int,
+        metavar="G",
+        help="GPUs of each job (Slurm --gres=gpu:G, HTCondor request_gpus); each worker declares GPU=1",
+    )
+    jobs.add_argument(
+        "--job-extra",
+        action="append",
+        default=[],
+        metavar="DIRECTIVE",
+        help="extra job directive, repeatable: a Slurm option (--constraint=a100) or an HTCondor "
+        "submit command (KEY=VALUE)",
+    )
+    jobs.add_argument("--print-job-script", action="store_true", help="print the batch script of one job and exit")
+
+
+def cluster_options(args: argparse.Namespace) -> ClusterOptions:
+    """The ``--cluster``/``--scheduler`` options of a parsed command line, checked."""
+    kind, workers = parse_cluster(args.cluster) if args.cluster else (None, None)
+    options = ClusterOptions(
+        kind=kind,
+        workers=workers,
+        scheduler=args.scheduler,
+        queue=args.queue,
+        account=args.account,
+        walltime=args.walltime,
+        cores=args.cores,
+        memory=args.memory,
+        disk=args.disk,
+        processes=args.processes,
+        jobs=args.jobs,
+        gpus=args.gpus,
+        job_extra=list(args.job_extra),
+        retries=args.retries,
+        threads_per_task=args.threads_per_task,
+    )
+    check_options(options)
+    return options
 
 
 def render(suite: Suite, root: Path) -> list[Path]:
@@ -53,8 +139,12 @@ def render(suite: Suite, root: Path) -> list[Path]:
 def run_and_render(suite: Suite, args: argparse.Namespace) -> tuple[RunSummary, list[Path]]:
     if args.resume and args.fresh:
         raise CalobenchError("--resume and --fresh contradict each other; choose one")
+    options = cluster_options(args)
     started = time.perf_counter()
-    summary = run_suite(suite, root=args.root, models=args.models, device=args.device, fresh=args.fresh)
+    if options.distributed:
+        summary = _run_distributed(suite, args, options)
+    else:
+        summary = run_suite(suite, root=args.root, models=args.models, device=args.device, fresh=args.fresh)
     written = render(suite, args.root)
     log.info(
         "suite %s: %d finished, %d reused, %d failed, %d not applicable in %.1f min",
@@ -68,6 +158,25 @@ def run_and_render(suite: Suite, args: argparse.Namespace) -> tuple[RunSummary, 
     return summary, written
 
 
+def _run_distributed(suite: Suite, args: argparse.Namespace, options: ClusterOptions) -> RunSummary:
+    from calobench.leaderboard.clusters import open_sweep
+    from calobench.leaderboard.distributed import run_suite_distributed
+
+    device = args.device or suite.device
+    with open_sweep(options, device) as sweep:
+        return run_suite_distributed(
+            suite,
+            sweep.client,
+            root=args.root,
+            models=args.models,
+            device=device,
+            fresh=args.fresh,
+            retries=options.task_retries,
+            gpu_tasks=sweep.gpu_tasks,
+            torch_threads=sweep.threads_per_task,
+        )
+
+
 def _print_table(readme: Path) -> None:
     for line in readme.read_text().splitlines():
         if line.startswith("|"):
@@ -76,6 +185,10 @@ def _print_table(readme: Path) -> None:
 
 def _run_command(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
+    if args.print_job_script:
+        options = cluster_options(args)
+        print(job_script(options, args.device or suite.device), end="")
+        return 0
     summary, written = run_and_render(suite, args)
     _print_table(written[0].parent / "README.md")
     print(f"leaderboard page: {(written[0].parent / 'index.html').resolve()}")

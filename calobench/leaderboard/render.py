@@ -1,14 +1,17 @@
 """Render a suite's leaderboard (README.md and a static index.html with plots) from its result files.
 
 Rendering reads only result files (and the digitized published table); it never recomputes a
-metric. The output is deterministic: rendering twice gives byte-identical files (plots are inline
-SVG with a fixed hash salt and no timestamps), so ``--check`` can tell a stale committed page.
+metric. The output is deterministic with given package versions: rendering twice gives
+byte-identical files (plots are inline SVG with a fixed hash salt and no timestamps). ``--check``
+compares what a reader sees (:func:`reader_view`: the tables, numbers, captions and which plots
+exist), so that a page rendered with another matplotlib version is not reported as stale.
 """
 
 from __future__ import annotations
 
 import html
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from calobench.leaderboard.table import (
     format_seconds,
     format_timing,
     format_value,
+    markdown_escape,
     published_rows,
     row_from_result,
 )
@@ -70,23 +74,26 @@ def _table_lines(rows: list[Row]) -> list[str]:
     header = ["model", "seed", "preset", *(title for _, title in COLUMNS), "ms/shower", "device", "params", "training"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
+        model = markdown_escape(row.model)
         if row.status == "failed":
-            cells = [f"**{row.model}**", str(row.seed), row.preset or "", f"failed: {row.error or 'unknown error'}"]
+            error = markdown_escape(row.error or "unknown error")
+            cells = [f"**{model}**", str(row.seed), markdown_escape(row.preset or ""), f"failed: {error}"]
             cells += [""] * (len(header) - len(cells))
         elif row.status == "unsupported":
-            cells = [row.model, str(row.seed), row.preset or "", f"not applicable: {row.error or ''}"]
+            reason = markdown_escape(row.error or "")
+            cells = [model, str(row.seed), markdown_escape(row.preset or ""), f"not applicable: {reason}"]
             cells += [""] * (len(header) - len(cells))
         else:
-            name = f"*{row.model}*" if row.published else f"**{row.model}**"
-            cells = [name, "" if row.seed is None else str(row.seed), row.preset or ""]
+            name = f"*{model}*" if row.published else f"**{model}**"
+            cells = [name, "" if row.seed is None else str(row.seed), markdown_escape(row.preset or "")]
             cells += [format_value(key, row.values.get(key)) for key, _ in COLUMNS]
             cells += [
                 format_timing(row),
-                row.timing_device,
+                markdown_escape(row.timing_device),
                 format_parameters(row.parameters),
                 format_seconds(row.training_seconds),
             ]
-        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
@@ -205,12 +212,16 @@ def _timing_plot(rows: list[Row]) -> str | None:
     return _svg(fig)
 
 
+_CELL_SEPARATOR = re.compile(r"(?<!\\)\|")
+_UNESCAPE = re.compile(r"\\(.)")
+
+
 def _markdown_table_to_html(lines: list[str]) -> str:
     out = ["<table>"]
     for index, line in enumerate(lines):
         if index == 1:
             continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        cells = [_UNESCAPE.sub(r"\1", c.strip()) for c in _CELL_SEPARATOR.split(line.strip()[1:-1])]
         tag = "th" if index == 0 else "td"
         rendered = []
         for cell in cells:
@@ -270,11 +281,22 @@ def write_page(page: RenderedPage, directory: Path) -> list[Path]:
     return [write_text_atomic(directory / name, content) for name, content in sorted(page.files.items())]
 
 
+_SVG = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
+
+
+def reader_view(name: str, content: str) -> str:
+    """What a reader of a rendered file sees, independent of the plotting library's version: the
+    Markdown as it is; the HTML with every inline SVG plot replaced by a placeholder (the table, the
+    numbers, the captions and which plots exist stay; the SVG's path data and clip-path ids, which
+    differ between matplotlib versions, do not)."""
+    return _SVG.sub("<svg/>", content) if name.endswith(".html") else content
+
+
 def stale_files(page: RenderedPage, directory: Path) -> list[str]:
-    """Names of rendered files whose committed copy differs from a fresh rendering."""
+    """Names of rendered files whose committed copy differs from a fresh rendering in what a reader sees."""
     stale = []
     for name, content in sorted(page.files.items()):
         path = directory / name
-        if not path.is_file() or path.read_text() != content:
+        if not path.is_file() or reader_view(name, path.read_text()) != reader_view(name, content):
             stale.append(name)
     return stale

@@ -30,6 +30,8 @@ import numpy as np
 from calobench.errors import CalobenchError, ConfigError
 from calobench.leaderboard.histograms import leaderboard_histograms
 from calobench.leaderboard.suites import Suite
+from calobench.locking import exclusive
+from calobench.names import check_name, child_path
 from calobench.results import environment_provenance, read_result, result_filename, write_result
 
 log = logging.getLogger("calobench.leaderboard")
@@ -44,7 +46,7 @@ class SuitePaths:
 
     @property
     def directory(self) -> Path:
-        return self.root / self.suite
+        return child_path(self.root, self.suite, "suite")
 
     @property
     def results(self) -> Path:
@@ -59,10 +61,10 @@ class SuitePaths:
         return self.directory / "runs"
 
     def run_dir(self, model: str, seed: int) -> Path:
-        return self.runs / f"{model}-seed{seed}"
+        return child_path(self.runs, f"{check_name(model, 'model')}-seed{int(seed)}", "run directory")
 
     def report_dir(self, model: str, seed: int) -> Path:
-        return self.reports / f"{model}-seed{seed}"
+        return child_path(self.reports, f"{check_name(model, 'model')}-seed{int(seed)}", "report directory")
 
 
 @dataclass
@@ -162,7 +164,7 @@ def run_model(
     """Run every step for one (model, seed) and return its result (also on failure)."""
     from calobench.datasets import get_dataset, role_checksums
     from calobench.evaluation import evaluate
-    from calobench.generator.runs import ENERGIES_FILE, load_run_model, sample_run, train_run
+    from calobench.generator.runs import load_run_model, run_incident_energies, sample_run, train_run
     from calobench.plugins import generators
     from calobench.timing import time_generator
 
@@ -262,7 +264,7 @@ def run_model(
     if timing is None:
         log.info("[%s seed %d] timing generation at batch sizes %s", model, seed, list(suite.timing_batch_sizes))
         _, generator = _step("timing", load_run_model, run_dir, device=device)
-        pool = np.load(run_dir / ENERGIES_FILE, allow_pickle=False)
+        pool = run_incident_energies(run_dir)
         timing = _step("timing", time_generator, generator, pool, suite.timing_batch_sizes, suite.timing_repeats, seed)
         _remember(run_dir, steps, "timing", timing)
 
@@ -273,6 +275,7 @@ def run_model(
         "training": {
             "seconds": run.get("training_seconds"),
             "n_parameters": run.get("n_parameters"),
+            "model_info": run.get("model_info") or {},
             "device": run.get("device"),
             "run_directory": str(run_dir),
         },
@@ -316,18 +319,11 @@ def made_here(paths: SuitePaths, model: str, seed: int) -> bool:
     return bool(_steps(paths.run_dir(model, seed)).get(RESULT_STEP))
 
 
-def run_suite(
-    suite: Suite,
-    root: Path = Path("leaderboards"),
-    models: list[str] | None = None,
-    device: str | None = None,
-    fresh: bool = False,
-) -> RunSummary:
-    """Run (or resume) a suite; see the module docstring. Returns what happened per model."""
+def selected_models(suite: Suite, models: list[str] | None = None) -> list[str]:
+    """The suite's models (or ``models``), unknown names refused with suggestions, dependencies first."""
     from calobench.plugins import generators
 
     registry = generators()
-    paths = SuitePaths(root, suite.name)
     wanted = list(suite.models) if suite.models is not None else registry.names()
     if models:
         unknown = [m for m in models if m not in registry]
@@ -336,52 +332,97 @@ def run_suite(
         wanted = [m for m in wanted if m in models] + [m for m in models if m not in wanted]
     for name in wanted:
         registry.get(name)  # unknown names fail early, with suggestions
-    wanted = ordered_models(wanted, registry)
-    device = device or suite.device
+    return ordered_models(wanted, registry)
+
+
+def run_suite(
+    suite: Suite,
+    root: Path = Path("leaderboards"),
+    models: list[str] | None = None,
+    device: str | None = None,
+    fresh: bool = False,
+) -> RunSummary:
+    """Run (or resume) a suite; see the module docstring. Returns what happened per model."""
+    paths = SuitePaths(root, suite.name)
+    wanted = selected_models(suite, models)
+    paths.directory.mkdir(parents=True, exist_ok=True)
+    with exclusive(paths.directory, f"leaderboard suite {suite.name!r} in {paths.directory}"):
+        return _run_locked(suite, paths, wanted, device or suite.device, fresh)
+
+
+def reusable_result(paths: SuitePaths, model: str, seed: int) -> dict[str, Any] | None:
+    """The result of (model, seed) if a run in this checkout finished it (or found it not applicable):
+    ``leaderboard run`` skips it. ``None`` if it has to run (again)."""
+    existing = paths.results / result_filename(model, seed)
+    if not existing.is_file():
+        return None
+    previous = read_result(existing)
+    if previous["status"] in ("finished", "unsupported") and made_here(paths, model, seed):
+        return previous
+    if previous["status"] == "finished":
+        log.info(
+            "[%s seed %d] %s was not made by a finished run in %s (a committed or copied result): running it here",
+            model,
+            seed,
+            existing,
+            paths.run_dir(model, seed),
+        )
+    return None
+
+
+def run_and_record(
+    suite: Suite,
+    model: str,
+    seed: int,
+    paths: SuitePaths,
+    reference: list[Any],
+    device: str,
+    results: dict[str, dict],
+) -> dict[str, Any]:
+    """Run one (model, seed) with :func:`run_model`, write its result file (also on failure) and
+    record in its run directory that this run wrote it (see :func:`made_here`). The one step the
+    serial runner and the Dask tasks (:mod:`calobench.leaderboard.distributed`) share."""
+    started = time.perf_counter()
+    try:
+        result = run_model(suite, model, seed, paths, reference, device, results)
+    except StepError as exc:
+        log.error("[%s seed %d] failed in %s: %s", model, seed, exc.step, exc.error)
+        result = failed_result(suite, model, seed, exc)
+    result["wall_seconds"] = time.perf_counter() - started
+    write_result(paths.results, result)
+    if result["status"] == "finished":
+        run_dir = paths.run_dir(model, seed)
+        _remember(run_dir, _steps(run_dir), RESULT_STEP, True)
+    return result
+
+
+def count(summary: RunSummary, label: str, status: str) -> None:
+    """Add ``label`` to the list of ``summary`` for a result of ``status``."""
+    getattr(summary, {"finished": "finished", "failed": "failed", "unsupported": "unsupported"}[status]).append(label)
+
+
+def _run_locked(suite: Suite, paths: SuitePaths, wanted: list[str], device: str, fresh: bool) -> RunSummary:
+    """:func:`run_suite` once the suite directory is locked."""
     summary = RunSummary()
     reference = reference_sample(suite, paths)
     for seed in suite.seeds:
         results: dict[str, dict] = {}
         for model in wanted:
             label = f"{model}-seed{seed}"
-            existing = paths.results / result_filename(model, seed)
-            if existing.is_file() and not fresh:
-                previous = read_result(existing)
-                if previous["status"] in ("finished", "unsupported") and made_here(paths, model, seed):
-                    results[model] = previous
-                    summary.skipped.append(label)
-                    log.info("[%s seed %d] already %s: skipped", model, seed, previous["status"])
-                    continue
-                if previous["status"] == "finished":
-                    log.info(
-                        "[%s seed %d] %s was not made by a finished run in %s (a committed or copied "
-                        "result): running it here",
-                        model,
-                        seed,
-                        existing,
-                        paths.run_dir(model, seed),
-                    )
             if fresh:
-                _forget(paths, model, seed)
-            started = time.perf_counter()
-            try:
-                result = run_model(suite, model, seed, paths, reference, device, results)
-            except StepError as exc:
-                log.error("[%s seed %d] failed in %s: %s", model, seed, exc.step, exc.error)
-                result = _failed(suite, model, seed, exc)
-            result["wall_seconds"] = time.perf_counter() - started
-            write_result(paths.results, result)
-            if result["status"] == "finished":
-                run_dir = paths.run_dir(model, seed)
-                _remember(run_dir, _steps(run_dir), RESULT_STEP, True)
-            results[model] = result
-            getattr(
-                summary, {"finished": "finished", "failed": "failed", "unsupported": "unsupported"}[result["status"]]
-            ).append(label)
+                forget(paths, model, seed)
+            previous = reusable_result(paths, model, seed)
+            if previous is not None:
+                results[model] = previous
+                summary.skipped.append(label)
+                log.info("[%s seed %d] already %s: skipped", model, seed, previous["status"])
+                continue
+            results[model] = run_and_record(suite, model, seed, paths, reference, device, results)
+            count(summary, label, results[model]["status"])
     return summary
 
 
-def _forget(paths: SuitePaths, model: str, seed: int) -> None:
+def forget(paths: SuitePaths, model: str, seed: int) -> None:
     """Remove everything a previous run of (model, seed) left in the suite (``--fresh``)."""
     import shutil
 
@@ -390,7 +431,7 @@ def _forget(paths: SuitePaths, model: str, seed: int) -> None:
     (paths.results / result_filename(model, seed)).unlink(missing_ok=True)
 
 
-def _failed(suite: Suite, model: str, seed: int, exc: StepError) -> dict[str, Any]:
+def failed_result(suite: Suite, model: str, seed: int, exc: StepError) -> dict[str, Any]:
     from calobench.plugins import generators
 
     registry = generators()

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from calobench.errors import CalobenchError
+from calobench.names import check_name, name_problem
 from calobench.registry import suggestion_text
 
 if sys.version_info >= (3, 11):
@@ -110,6 +111,10 @@ def _names(value: Any, what: str) -> tuple[str, ...] | None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError(f'{what} must be "all" or a list of names, got {value!r}')
+    for name in value:
+        problem = name_problem(name)
+        if problem is not None:
+            raise ValueError(f"{what}: the name {name!r} {problem}")
     return tuple(value)
 
 
@@ -124,7 +129,7 @@ def _suite_from_dict(data: dict[str, Any], path: Path) -> Suite:
         raise ValueError("seeds must list at least one seed")
     reference_showers = data.get("reference_showers")
     return Suite(
-        name=str(data["name"]),
+        name=check_name(data["name"], "suite"),
         title=str(data.get("title", data["name"])),
         dataset=str(data["dataset"]),
         models=_names(data.get("models", "all"), "models"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,32 +181,47 @@ def published_rows(table: str, names: list[str]) -> tuple[list[Row], str]:
 
 
 # ---------------------------------------------------------------------- formatting
+def _number(value: float, spec: str) -> str:
+    """``value`` formatted with ``spec``; NaN and inf (a metric that could not be computed) as "n/a"."""
+    return format(value, spec) if math.isfinite(value) else "n/a"
+
+
 def format_value(key: str, value: Any) -> str:
     if value is None:
         return ""
     if key == "prdc":
-        return "/".join(f"{v:.3g}" for v in value)
+        return "/".join(_number(v, ".3g") for v in value)
     if isinstance(value, tuple):
         mean, std = value
         if key.startswith("auc"):
-            return f"{mean:.4f} ± {std:.4f}"
-        return f"{mean:.3g} ± {std:.2g}"
-    return f"{value:.3g}"
+            return f"{_number(mean, '.4f')} ± {_number(std, '.4f')}"
+        return f"{_number(mean, '.3g')} ± {_number(std, '.2g')}"
+    return _number(value, ".3g")
 
 
 def format_timing(row: Row) -> str:
     if not row.timing_ms:
         return ""
     sizes = "/".join(row.timing_ms)
-    values = "/".join(f"{mean:.3g}" for mean, _ in row.timing_ms.values())
+    values = "/".join(_number(mean, ".3g") for mean, _ in row.timing_ms.values())
     return f"{values} (bs {sizes})"
 
 
 def format_parameters(value: float | None) -> str:
-    return "" if value is None else f"{value:.3g}"
+    return "" if value is None else _number(value, ".3g")
 
 
 def format_seconds(value: float | None) -> str:
     if value is None:
         return ""
+    if not math.isfinite(value):
+        return "n/a"
     return f"{value / 60:.1f} min" if value >= 60 else f"{value:.0f} s"
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#])")
+
+
+def markdown_escape(text: str) -> str:
+    """``text`` with Markdown's special characters backslash-escaped, for a table cell."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", " ")

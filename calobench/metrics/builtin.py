@@ -16,7 +16,7 @@ from calobench.metrics.base import Metric, MetricError, Scalar
 from calobench.metrics.context import EvaluationContext, finite_or_none
 from calobench.metrics.features import high_level_vector
 from calobench.metrics.frechet import fpd
-from calobench.metrics.intrinsic_dimension import levina_bickel
+from calobench.metrics.intrinsic_dimension import shower_intrinsic_dimension
 from calobench.metrics.kernel import kpd
 from calobench.metrics.prdc import log_voxels, prdc
 from calobench.metrics.response import energy_response, layer_correlation, weighted_shift
@@ -158,8 +158,9 @@ class IntrinsicDimensionMetric(Metric):
                     f"the intrinsic dimension with k up to {settings.id_k_range[1]} needs more than "
                     f"{settings.id_k_range[1]} showers, the {which} sample has {len(showers)}"
                 )
-            result = levina_bickel(
-                log_voxels(showers.energies, context.threshold),
+            result = shower_intrinsic_dimension(
+                showers.energies,
+                context.threshold,
                 settings.id_k_range,
                 n_bootstrap=settings.id_bootstrap,
                 seed=context.seed,

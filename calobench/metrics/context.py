@@ -191,13 +191,11 @@ class EvaluationContext:
         return scan.sample, scan.features.subset(scan.sample_rows)
 
     def sample_sizes(self) -> dict[str, int]:
-        scans = self._scans
-        return {
-            which: (
-                0 if scans.get(which) is None or scans[which].sample_rows is None else len(scans[which].sample_rows)
-            )
-            for which in ("reference", "generated")
-        }
+        sizes = {}
+        for which in ("reference", "generated"):
+            scan = self._scans.get(which)
+            sizes[which] = 0 if scan is None or scan.sample_rows is None else len(scan.sample_rows)
+        return sizes
 
     def scan_seconds(self) -> dict[str, float]:
         return {which: scan.seconds for which, scan in self._scans.items()}

@@ -73,10 +73,10 @@ def knn_distances(
         squared = nearest.values.to(torch.float64)
         if refine:
             scale = norms[start:stop, None] + norms[nearest.indices]
-            rows, columns = torch.nonzero(squared < REFINE_FRACTION.get(dtype, 1e-3) * scale, as_tuple=True)
+            hit_rows, hit_columns = torch.nonzero(squared < REFINE_FRACTION.get(dtype, 1e-3) * scale, as_tuple=True)
             step = max(1, REFINE_ELEMENTS // points.shape[1])
-            for a in range(0, len(rows), step):
-                r, c = rows[a : a + step], columns[a : a + step]
+            for a in range(0, len(hit_rows), step):
+                r, c = hit_rows[a : a + step], hit_columns[a : a + step]
                 diff = points[start + r] - points[nearest.indices[r, c]]
                 squared[r, c] = diff.to(torch.float64).square().sum(dim=1)
         out[start:stop] = squared.sqrt()

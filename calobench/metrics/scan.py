@@ -205,6 +205,7 @@ def scan_source(
             if threshold <= 0 and positive.size:
                 positive_min = min(positive_min, float(positive.min()))
             if counts is not None:
+                assert voxel_edges is not None  # counts is allocated only when there are edges
                 counts += histogram_counts(positive, voxel_edges)
             if keep_buffer:
                 buffered += positive.nbytes

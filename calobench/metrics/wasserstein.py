@@ -57,7 +57,7 @@ def _normalize(value: float, reference: np.ndarray) -> float:
 
 def mean_normalized_w1(result: dict) -> float:
     """Mean of the finite normalized W1 values over all features and layers (one summary number)."""
-    values = []
+    values: list[float] = []
     for value in result["normalized"].values():
         values.extend(value.values() if isinstance(value, dict) else [value])
     finite = [v for v in values if isinstance(v, float) and math.isfinite(v)]

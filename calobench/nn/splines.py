@@ -36,7 +36,9 @@ def _knots(unnormalized: torch.Tensor, bound: float, minimum: float) -> torch.Te
     top = slabs[0]
     for slab in slabs[1:]:
         top = torch.maximum(top, slab)
-    weights = torch.exp(unnormalized - top)  # softmax (shift-invariant)
+    # softmax (shift-invariant); unbind once: indexing the slabs one by one would make autograd
+    # allocate and fill a gradient of the full (K, ...) shape per slab
+    weights = torch.exp(unnormalized - top).unbind(0)
     total = weights[0]
     for k in range(1, num_bins):
         total = total + weights[k]

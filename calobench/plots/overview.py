@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.collections import QuadMesh
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
@@ -107,7 +109,7 @@ def draw_layer(
     norm: LogNorm,
     title: str,
     full_extent: bool = False,
-):
+) -> QuadMesh:
     """Draw one layer's voxel values (flat, the layer's block) in its geometry; returns the artist."""
     layer = geometry.layers[layer_index]
     image = np.ma.masked_less_equal(values.reshape(layer.shape), 0.0)
@@ -129,7 +131,7 @@ def draw_layer(
         axes.grid(False)
     else:
         axes = figure.add_subplot(*position)
-        dy, dx = layer.cell_size
+        dy, dx = layer.cartesian_cell_size()
         half = CALOGAN_FACE_MM / 2.0
         xs = -half + dx * np.arange(layer.shape[1] + 1)
         ys = -half + dy * np.arange(layer.shape[0] + 1)
@@ -162,7 +164,7 @@ def plot_average_shower(showers: Showers, label: str) -> Figure:
     size = 1.9 if geometry.n_layers > 9 else 3.0
     figure = Figure(figsize=(columns * size + 1.2, rows * size + 0.8))
     norm = _log_norm(mean)
-    artist = None
+    artist: QuadMesh | None = None
     for index, layer in enumerate(geometry.layers):
         block = mean[geometry.layer_slices[index]]
         artist = draw_layer(
@@ -170,7 +172,8 @@ def plot_average_shower(showers: Showers, label: str) -> Figure:
         )
     figure.suptitle(f"average shower, {label} ({len(showers)} showers, {geometry.name})", fontsize=10)
     figure.subplots_adjust(left=0.04, right=0.88, top=0.9, bottom=0.05, wspace=0.35, hspace=0.45)
-    colorbar_axes = figure.add_axes([0.91, 0.15, 0.015, 0.7])
+    assert artist is not None  # a Geometry has at least one layer
+    colorbar_axes = figure.add_axes((0.91, 0.15, 0.015, 0.7))
     figure.colorbar(artist, cax=colorbar_axes, label="mean energy per voxel [MeV]")
     return figure
 
@@ -188,7 +191,7 @@ def plot_single_showers(showers: Showers, label: str, n_showers: int = 4, seed: 
         last = int(np.searchsorted(cumulative, 0.995))
         layers = sorted(set(np.linspace(first, max(last, first), MAX_SINGLE_LAYERS).astype(int).tolist()))
     figure = Figure(figsize=(2.3 * len(layers) + 1.2, 2.4 * len(picks) + 0.6))
-    artist = None
+    artist: QuadMesh | None = None
     norm = _log_norm(showers.energies[picks])
     for row, shower in enumerate(picks):
         voxels = showers.energies[shower].astype(np.float64)
@@ -202,8 +205,10 @@ def plot_single_showers(showers: Showers, label: str, n_showers: int = 4, seed: 
             )
     figure.suptitle(f"single showers, {label}", fontsize=10)
     figure.subplots_adjust(left=0.07, right=0.88, top=0.9, bottom=0.04, wspace=0.45, hspace=0.6)
-    colorbar_axes = figure.add_axes([0.91, 0.15, 0.015, 0.7])
-    figure.colorbar(artist, cax=colorbar_axes, label="voxel energy [MeV]")
+    colorbar_axes = figure.add_axes((0.91, 0.15, 0.015, 0.7))
+    # an empty sample draws no layer: its colorbar is matplotlib's default one (what mappable=None gave)
+    mappable = artist if artist is not None else ScalarMappable()
+    figure.colorbar(mappable, cax=colorbar_axes, label="voxel energy [MeV]")
     return figure
 
 
@@ -233,7 +238,7 @@ def plot_etot_einc(showers: Showers, label: str) -> Figure:
     axes = figure.add_subplot(1, 1, 1)
     bins = np.linspace(0.0, 1.5, 151)
     for group_label, mask in energy_groups(showers.incident_energies):
-        axes.hist(ratio[mask], bins=bins, histtype="step", density=True, label=f"{group_label} ({mask.sum()})")
+        axes.hist(ratio[mask], bins=bins.tolist(), histtype="step", density=True, label=f"{group_label} ({mask.sum()})")
     above = int((ratio > bins[-1]).sum())
     axes.set_xlabel("E_tot / E_inc")
     axes.set_ylabel("density")
@@ -251,7 +256,7 @@ def plot_voxel_spectrum(showers: Showers, label: str) -> Figure:
         bins = np.geomspace(max(float(positive.min()), 1e-4), float(positive.max()) * 1.001, 80)
         for group_label, mask in energy_groups(showers.incident_energies):
             values = showers.energies[mask]
-            axes.hist(values[values > 0], bins=bins, histtype="step", label=group_label)
+            axes.hist(values[values > 0], bins=bins.tolist(), histtype="step", label=group_label)
         axes.set_xscale("log")
         axes.set_yscale("log")
         axes.legend(fontsize=7, title="E_inc", title_fontsize=7)

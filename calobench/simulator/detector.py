@@ -34,13 +34,16 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from calobench.errors import ConfigError
 from calobench.geometry import Geometry, Layer, builtin_geometry
 from calobench.simulator.gflash import critical_energy_from_moliere
+
+if TYPE_CHECKING:
+    from calobench.formats import Format
 
 Particle = Literal["photon", "electron", "positron", "pion"]
 PARTICLES: tuple[str, ...] = ("photon", "electron", "positron", "pion")
@@ -181,7 +184,7 @@ class Detector:
     max_step_x0: float = 1.0
     e_over_h: float = 1.3
     hadronic_hits_per_gev: float = 25.0
-    format: str = "calochallenge"
+    format: Format = "calochallenge"
     description: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -231,7 +234,7 @@ class Detector:
         geometry: Geometry | str,
         particle: str,
         config: Mapping[str, Any],
-        format: str = "calochallenge",
+        format: Format = "calochallenge",
     ) -> "Detector":
         """Build from the ``[simulator]`` table of a card (see the module docstring)."""
         geometry = builtin_geometry(geometry) if isinstance(geometry, str) else geometry
@@ -241,7 +244,7 @@ class Detector:
                 key: Medium(name=key, **{k: float(v) for k, v in value.items()})
                 for key, value in config["media"].items()
             }
-            slabs = []
+            slabs: list[Slab] = []
             for entry in config["slabs"]:
                 entry = dict(entry)
                 if entry.get("medium") not in media:

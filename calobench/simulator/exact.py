@@ -77,7 +77,7 @@ def _place(
         x = r * np.cos(phi) + component.shift_x[0]
         y = r * np.sin(phi) + component.shift_y[0]
         inside = (np.abs(x) < half) & (np.abs(y) < half)
-        dy, dx = spec.cell_size
+        dy, dx = spec.cartesian_cell_size()
         ix = np.minimum(np.floor((x[inside] + half) / dx).astype(int), spec.shape[1] - 1)
         iy = np.minimum(np.floor((y[inside] + half) / dy).astype(int), spec.shape[0] - 1)
         np.add.at(voxels, start + iy * spec.shape[1] + ix, energies[inside])

@@ -45,7 +45,7 @@ class GroupHits:
         """Expected hits per voxel, (B, L_g, *layer shape)."""
         if self.angular is None:
             return self.hits
-        if np.isscalar(self.angular):
+        if not isinstance(self.angular, np.ndarray):  # a scalar: uniform azimuth
             n_alpha = round(1.0 / float(self.angular))
             return np.repeat(self.hits[:, :, None, :] * self.angular, n_alpha, axis=2)
         return self.hits[:, :, None, :] * self.angular[:, None, :, None]
@@ -199,7 +199,7 @@ def _group_hits(
         for node in range(r_core.shape[2]):
             core, core_in = cell_fractions(
                 group.template.shape,
-                group.template.cell_size,
+                group.template.cartesian_cell_size(),
                 CALOGAN_FACE_MM,
                 r_core[:, s, node],
                 component.shift_x,
@@ -207,7 +207,7 @@ def _group_hits(
             )
             tail, tail_in = cell_fractions(
                 group.template.shape,
-                group.template.cell_size,
+                group.template.cartesian_cell_size(),
                 CALOGAN_FACE_MM,
                 r_tail[:, s, node],
                 component.shift_x,
@@ -379,7 +379,7 @@ def deposit_mip(detector: Detector, block: Block, voxels: np.ndarray) -> None:
         else:
             from calobench.geometry import CALOGAN_FACE_MM
 
-            dy, dx = layer.cell_size
+            dy, dx = layer.cartesian_cell_size()
             half = CALOGAN_FACE_MM / 2.0
             ix = np.clip(np.floor((block.mip_xy[:, 0] + half) / dx).astype(int), 0, layer.shape[1] - 1)
             iy = np.clip(np.floor((block.mip_xy[:, 1] + half) / dy).astype(int), 0, layer.shape[0] - 1)

@@ -7,6 +7,7 @@ final name only when complete (:class:`calobench.formats.ShowerWriter`).
 
 from __future__ import annotations
 
+import functools
 import zlib
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from calobench.errors import DatasetError
-from calobench.formats import ShowerWriter
+from calobench.formats import Format, ShowerWriter
 from calobench.simulator.api import iter_simulate
 from calobench.simulator.catalog import resolve_detector
 from calobench.simulator.detector import Detector
@@ -36,7 +37,7 @@ def write_simulation(
     incident_energies: np.ndarray,
     seed: int,
     perturbation: Mapping[str, float] | None = None,
-    format: str | None = None,
+    format: Format | None = None,
     description: str | None = None,
     progress: bool | None = None,
 ) -> Path:
@@ -67,12 +68,17 @@ def write_simulation(
                     pending.result()
                 overflow = chunk.overflow if format == "calogan" else None
                 pending = background.submit(writer.append, chunk.showers, overflow)
-                pending.add_done_callback(lambda _, n=len(chunk.showers): bar.update(n))  # noqa: B008 - bound per chunk
+                pending.add_done_callback(functools.partial(_advance, bar, len(chunk.showers)))
             if pending is not None:
                 pending.result()
     finally:
         bar.close()
     return Path(path)
+
+
+def _advance(bar: tqdm, n: int, _: Future) -> None:
+    """Done callback of a written chunk of ``n`` showers."""
+    bar.update(n)
 
 
 def file_seed(seed: int, file_name: str) -> int:

@@ -68,6 +68,7 @@ class SimulatorTruth(Generator):
     ) -> np.ndarray:
         from calobench.simulator import simulate
 
+        assert self.dataset is not None  # __init__ refuses a generator without a data set
         energies = np.asarray(incident_energies, dtype=np.float64).reshape(-1)
         showers = simulate(self.dataset, energies, seed=fresh_seed() if seed is None else int(seed))
         return np.asarray(showers.energies, dtype=np.float32)

@@ -109,9 +109,9 @@ class UncorrelatedVoxels(Generator):
         # a bin without training showers (possible with tied energies) borrows its nearest filled neighbour
         counts = np.bincount(bins, minlength=n_bins)
         filled = np.flatnonzero(counts > 0)
-        for b in np.flatnonzero(counts == 0):
-            source = filled[np.abs(filled - b).argmin()]
-            self.p_zero[b], self.quantiles[b] = self.p_zero[source], self.quantiles[source]
+        for empty in np.flatnonzero(counts == 0):
+            source = filled[np.abs(filled - empty).argmin()]
+            self.p_zero[empty], self.quantiles[empty] = self.p_zero[source], self.quantiles[source]
 
     # ------------------------------------------------------------------ sampling
     def sample(

@@ -31,6 +31,9 @@ LEAKY_SLOPE = 0.01
 class Affine(nn.Module):
     """Fixed input map ``(x - shift) @ matrix`` (or ``/ scale`` elementwise), saved with the weights."""
 
+    shift: torch.Tensor  # buffers, registered in __init__
+    transform: torch.Tensor
+
     def __init__(self, shift: torch.Tensor, transform: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("shift", shift.detach().clone().float())

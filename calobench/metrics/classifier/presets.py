@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeAlias
 
 from calobench.errors import ConfigError
 
 CLASSIFIER_PRESETS: tuple[str, ...] = ("smoke", "quick", "paper")
 
-_DNN = {
+# preset name -> config key -> value
+_Presets: TypeAlias = dict[str, dict[str, Any]]
+
+_DNN: _Presets = {
     "smoke": {
         "width": 64,
         "n_hidden": 2,
@@ -57,7 +60,7 @@ _DNN = {
         "eval_batch_size": 10_000,
     },
 }
-_CNN = {
+_CNN: _Presets = {
     "smoke": {
         "channels": 4,
         "width": 32,
@@ -89,7 +92,7 @@ _CNN = {
         "eval_batch_size": 500,
     },
 }
-_BDT = {
+_BDT: _Presets = {
     "smoke": {
         "n_estimators": 20,
         "max_depth": 3,
@@ -121,7 +124,7 @@ _BDT = {
         "n_runs": 10,
     },
 }
-_FAMILY = {"low": _DNN, "low_normed": _DNN, "high": _DNN, "cnn": _CNN, "bdt_high": _BDT}
+_FAMILY: dict[str, _Presets] = {"low": _DNN, "low_normed": _DNN, "high": _DNN, "cnn": _CNN, "bdt_high": _BDT}
 
 
 def classifier_config(mode: str, preset: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

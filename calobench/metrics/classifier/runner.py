@@ -200,6 +200,7 @@ def classifier_test(
         if mode == "bdt_high":
             trained = train_bdt(x, labels, splits, settings, init_seed, device=torch_device.type)
         else:
+            assert data is not None  # built for every mode but bdt_high
             preprocess = input_transform(x, splits.train, settings.get("preprocess", "none"))
             network = seeded(lambda: _network(mode, geometry, x.shape[1], settings, preprocess), init_seed)  # noqa: B023 - called at once
             trained = train_classifier(

@@ -1,0 +1,133 @@
+"""``caloinn``: CaloINN's conditional INN on all voxels plus the layer-energy fractions
+(Ernst, Favaro, Krause, Plehn, Shih, arXiv 2312.09290; shared/reference/models.md sec. 2.1-2.5).
+
+One conditional coupling flow (:func:`calobench.nn.coupling.coupling_flow`: per block ActNorm ->
+spline coupling -> fixed random permutation; rational-quadratic splines, or cubic ones as on the DS2
+card) on ``log(x + alpha)`` of the noisy layer shares and u's, conditioned on ``log2(E_inc / GeV)``,
+trained by maximum likelihood. Sampling is one pass through the blocks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from calobench.errors import ConfigError
+from calobench.nn.coupling import coupling_flow, sample_flow
+from calobench.showers import Showers
+from calobench_caloinn.common import CaloINNGenerator, hidden_widths
+from calobench_caloinn.preprocessing import U_TRANSFORMS, inn_inputs, inn_to_voxels, log2_energy, shares_and_u
+from calobench_caloinn.presets import INN_PRESETS, INN_PUBLISHED
+
+#: Geometries the INN was published on, and CaloGAN (the older INN cards, models.md sec. 2.4).
+SUPPORTED_GEOMETRIES = ("ds1-photons", "ds1-pions", "calogan", "ds2")
+
+
+class CaloINN(CaloINNGenerator):
+    """CaloINN: a conditional spline-coupling INN over every voxel and the layer-energy fractions."""
+
+    name = "caloinn"
+    description = "CaloINN: conditional spline-coupling INN on layer shares + layer-energy fractions (2312.09290)"
+    presets = INN_PRESETS
+    published = INN_PUBLISHED
+    published_name = "CaloINN"
+    supported_geometries = SUPPORTED_GEOMETRIES
+    unsupported_reason_text = (
+        "The INN transforms every voxel in every coupling block (its subnets grow with the square of the "
+        "voxel count); for dataset 3 (40500 voxels) the paper compresses first: use caloinn-vae."
+    )
+
+    @property
+    def features(self) -> int:
+        """INN dimension: voxels + one u per layer."""
+        return self.geometry.n_voxels + self.geometry.n_layers
+
+    # ------------------------------------------------------------------ architecture
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.config["u_transform"] not in U_TRANSFORMS:
+            raise ConfigError(f"u_transform must be one of {U_TRANSFORMS}, got {self.config['u_transform']!r}")
+        self.condition_mean = 0.0
+        self.condition_std = 1.0
+
+    def fit_preprocessing(self, train: Showers) -> None:
+        """u0 scale, threshold, and the standardization of the condition log2(E_inc / GeV)."""
+        self.fit_constants(train)
+        condition = log2_energy(torch.as_tensor(np.asarray(train.incident_energies, dtype=np.float64)))
+        self.condition_mean = float(condition.mean())
+        self.condition_std = float(condition.std()) if len(condition) > 1 and float(condition.std()) > 0 else 1.0
+
+    def preprocessing_state(self) -> dict[str, Any]:
+        return {**super().preprocessing_state(), "condition": [self.condition_mean, self.condition_std]}
+
+    def load_preprocessing_state(self, state: dict[str, Any]) -> None:
+        super().load_preprocessing_state(state)
+        self.condition_mean, self.condition_std = (float(v) for v in state["condition"])
+
+    def condition(self, incident_mev: torch.Tensor) -> torch.Tensor:
+        """The flow's context: ``log2(E_inc / GeV)``, standardized with the training mean and width."""
+        return (log2_energy(incident_mev) - self.condition_mean) / self.condition_std
+
+    def build_modules(self) -> dict[str, nn.Module]:
+        c = self.config
+        flow = coupling_flow(
+            self.features,
+            1,
+            int(c["blocks"]),
+            hidden_widths(c["hidden"], c["subnet_layers"]),
+            num_bins=int(c["bins"]),
+            tail_bound=float(c["tail_bound"]),
+            spline=str(c["spline"]),
+            activation="leaky_relu",
+            dropout=float(c["dropout"]),
+        )
+        return {"inn": flow}
+
+    # ------------------------------------------------------------------ training
+    def training_tensors(self, showers: Showers) -> tuple[torch.Tensor, ...]:
+        """(layer shares and u's (N, V + n_layers), condition (N, 1)): the noise is added per batch."""
+        assert self.u0_scale is not None
+        incident, voxels = self.shower_tensors(showers)
+        with torch.no_grad():
+            shares, u = shares_and_u(voxels.double(), incident.double(), self.layer_sizes, self.u0_scale)
+        return torch.cat([shares, u], dim=1).float(), self.condition(incident.double()).float()
+
+    def loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """-mean log p(log(x + U(0, b) + alpha) | log2 E_inc): fresh noise in every batch."""
+        assert self.modules is not None
+        shares_u, condition = batch
+        c = self.config
+        inputs = inn_inputs(
+            shares_u,
+            self.geometry.n_voxels,
+            float(c["noise_width"]),
+            float(c["alpha"]),
+            str(c["u_transform"]),
+            float(c["u_noise"]),
+        )
+        return -self.modules["inn"].log_prob(inputs, condition).mean()
+
+    # ------------------------------------------------------------------ sampling
+    def sample_batch(self, incident_energies: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        modules = self._require_modules()
+        assert self.u0_scale is not None and self.threshold_mev is not None
+        c = self.config
+
+        def draw(energies: torch.Tensor) -> torch.Tensor:
+            values = sample_flow(modules["inn"], self.condition(energies), generator)
+            return inn_to_voxels(
+                values,
+                energies,
+                self.layer_sizes,
+                noise_width=float(c["noise_width"]),
+                alpha=float(c["alpha"]),
+                u0_scale=self.u0_scale,
+                threshold_mev=self.threshold_mev,
+                u_transform=str(c["u_transform"]),
+                u_noise=float(c["u_noise"]),
+            )
+
+        return self.redraw_non_finite(draw, incident_energies)

@@ -1,0 +1,169 @@
+"""The caloinn and caloinn-vae generators: registration, the contract on every supported geometry,
+presets, resume, checkpoints, unsupported geometries."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from calobench_caloinn.inn import CaloINN
+from calobench_caloinn.vae_inn import CaloVAEINN
+from caloinn_data import tiny_showers
+
+from calobench.errors import ConfigError
+from calobench.generator.torch_base import WEIGHTS_FILE
+from calobench.geometry import Geometry, builtin_geometry
+from calobench.plugins import generators
+from calobench.testing import check_generator_contract
+
+GENERATORS = {"caloinn": CaloINN, "caloinn-vae": CaloVAEINN}
+CASES = [(name, geometry) for name, cls in GENERATORS.items() for geometry in cls.supported_geometries]
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _sample_sizes(geometry: str) -> tuple[int, int]:
+    return (48, 16) if geometry in ("ds2", "ds3") else (160, 64)
+
+
+def test_both_generators_are_registered_with_their_published_names():
+    assert generators().get("caloinn") is CaloINN
+    assert generators().get("caloinn-vae") is CaloVAEINN
+    assert (CaloINN.published_name, CaloVAEINN.published_name) == ("CaloINN", "CaloVAE+INN")
+    assert set(CaloINN.supported_geometries) == {"ds1-photons", "ds1-pions", "calogan", "ds2"}
+    assert set(CaloVAEINN.supported_geometries) == {"ds1-photons", "ds1-pions", "calogan", "ds2", "ds3"}
+
+
+@pytest.mark.parametrize(("name", "geometry"), CASES)
+def test_contract(name, geometry):
+    n_train, n_valid = _sample_sizes(geometry)
+    check_generator_contract(GENERATORS[name], tiny_showers(geometry, n_train, 0), tiny_showers(geometry, n_valid, 1))
+
+
+def test_unsupported_geometries_are_refused():
+    with pytest.raises(ConfigError, match="caloinn does not support geometry 'ds3' .40500 voxels.*caloinn-vae"):
+        CaloINN(builtin_geometry("ds3"), preset="smoke")
+    custom = Geometry(name="my-calo", kind="cartesian", layers=builtin_geometry("calogan").layers)
+    for cls in GENERATORS.values():
+        with pytest.raises(ConfigError, match="does not support geometry 'my-calo'"):
+            cls(custom, preset="smoke")
+        assert cls.unsupported_reason(custom) is not None
+
+
+def test_paper_presets_take_the_published_settings_per_geometry():
+    ds1 = CaloINN(builtin_geometry("ds1-photons"), preset="paper").config
+    assert (ds1["blocks"], ds1["hidden"], ds1["subnet_layers"], ds1["bins"], ds1["tail_bound"]) == (
+        12,
+        256,
+        4,
+        10,
+        18.0,
+    )
+    assert (ds1["spline"], ds1["epochs"], ds1["batch_size"], ds1["optimizer"], ds1["weight_decay"]) == (
+        "rational_quadratic",
+        450,
+        512,
+        "adamw",
+        0.01,
+    )
+    assert ds1["schedule"]["name"] == "onecycle" and ds1["schedule"]["max_lr"] == 1e-4
+    assert (ds1["noise_width"], ds1["alpha"]) == (5e-6, 1e-8)
+    ds2 = CaloINN(builtin_geometry("ds2"), preset="paper").config
+    assert (ds2["blocks"], ds2["subnet_layers"], ds2["spline"], ds2["epochs"], ds2["batch_size"]) == (
+        14,
+        3,
+        "cubic",
+        200,
+        256,
+    )
+    vae1 = CaloVAEINN(builtin_geometry("ds1-photons"), preset="paper").config
+    assert (vae1["vae_hidden"], vae1["latent"], vae1["beta"], vae1["threshold_mev"]) == (
+        [5000, 1000, 500],
+        50,
+        1e-9,
+        2e-3,
+    )
+    assert (vae1["vae_epochs"], vae1["vae_batch_size"], vae1["vae_lr"]) == (1000, 256, 1e-4)
+    assert (
+        vae1["inn_blocks"],
+        vae1["inn_hidden"],
+        vae1["inn_subnet_layers"],
+        vae1["inn_bins"],
+        vae1["inn_epochs"],
+    ) == (
+        18,
+        32,
+        3,
+        10,
+        200,
+    )
+    vae2 = CaloVAEINN(builtin_geometry("ds2"), preset="paper").config
+    assert (vae2["vae_hidden"], vae2["latent"], vae2["smear_kernel"], vae2["smear_stride"]) == (
+        [1500, 1000, 500],
+        50,
+        7,
+        3,
+    )
+    assert vae2["threshold_mev"] == pytest.approx(0.01515)
+    vae3 = CaloVAEINN(builtin_geometry("ds3"), preset="paper").config
+    assert (vae3["vae_hidden"], vae3["latent"], vae3["smear_stride"]) == ([2000, 1000, 500], 300, 5)
+    # outside the paper preset null keeps its meaning: the data's own readout threshold
+    assert CaloVAEINN(builtin_geometry("ds1-photons"), preset="quick").config["threshold_mev"] is None
+
+
+def test_cubic_spline_option_trains_and_samples():
+    train = tiny_showers("ds1-photons", 96, 0)
+    model = CaloINN(train.geometry, {"spline": "cubic"}, preset="smoke")
+    model.fit(train, None, seed=0)
+    sample = model.sample_showers(train.incident_energies[:8], seed=1)
+    assert sample.energies.shape == (8, train.geometry.n_voxels)
+
+
+@pytest.mark.parametrize(
+    ("name", "stage", "config"),
+    [
+        ("caloinn", "main", {"epochs": 2}),
+        ("caloinn-vae", "vae", {"vae_epochs": 2, "inn_epochs": 2}),
+        ("caloinn-vae", "inn", {"vae_epochs": 2, "inn_epochs": 2}),
+    ],
+)
+def test_interrupted_training_resumes_to_identical_weights(name, stage, config, tmp_path):
+    cls = GENERATORS[name]
+    train, valid = tiny_showers(n=96, seed=0), tiny_showers(n=32, seed=1)
+    reference = cls(train.geometry, config, preset="smoke")
+    reference.fit(train, valid, seed=5, workdir=tmp_path / "straight")
+
+    interrupted = cls(train.geometry, config, preset="smoke")
+
+    def stop(stage_name, record):
+        if stage_name == stage and record["epoch"] == 0:
+            raise Interrupt
+
+    interrupted.callbacks.append(stop)
+    with pytest.raises(Interrupt):
+        interrupted.fit(train, valid, seed=5, workdir=tmp_path / "resumed")
+    resumed = cls(train.geometry, config, preset="smoke")
+    resumed.fit(train, valid, seed=5, workdir=tmp_path / "resumed")
+    expected, got = reference.modules.state_dict(), resumed.modules.state_dict()
+    assert expected.keys() == got.keys()
+    for key in expected:
+        assert torch.equal(expected[key], got[key]), key
+    for checkpoint in (tmp_path / "resumed").glob("*.pt"):
+        torch.load(checkpoint, map_location="cpu", weights_only=True)
+
+
+@pytest.mark.parametrize("name", sorted(GENERATORS))
+def test_saved_weights_load_with_weights_only(name, tmp_path):
+    cls = GENERATORS[name]
+    train = tiny_showers(n=96, seed=0)
+    model = cls(train.geometry, preset="smoke")
+    model.fit(train, None, seed=0)
+    model.save(tmp_path / "saved")
+    payload = torch.load(tmp_path / "saved" / WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    assert "inn" in payload["modules"]
+    restored = cls.load(tmp_path / "saved", device="cpu")
+    energies = train.incident_energies[:8]
+    torch.testing.assert_close(
+        torch.as_tensor(restored.sample(energies, seed=4)), torch.as_tensor(model.sample(energies, seed=4))
+    )
