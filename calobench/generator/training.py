@@ -169,11 +169,11 @@ def build_optimizer(
 ) -> torch.optim.Optimizer:
     """The optimizer of ``settings`` over ``parameters``; ``betas`` replaces Adam's default (0.9, 0.999)
     (GAN training often uses (0.5, 0.9), e.g. the WGAN-GP paper, arXiv 1704.00028)."""
-    adam = {} if betas is None else {"betas": (float(betas[0]), float(betas[1]))}
+    adam_betas = (0.9, 0.999) if betas is None else (float(betas[0]), float(betas[1]))
     if settings.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay, **adam)
+        return torch.optim.Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay, betas=adam_betas)
     if settings.optimizer == "adamw":
-        return torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay, **adam)
+        return torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay, betas=adam_betas)
     return torch.optim.SGD(parameters, lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
 
 
@@ -341,8 +341,8 @@ class Trainer:
         with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype, enabled=self.amp_enabled):
             output = loss(batch)
         if isinstance(output, tuple):
-            loss, extras = output
-            return loss, {
+            value, extras = output
+            return value, {
                 k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in dict(extras).items()
             }
         return output, {}
@@ -376,7 +376,6 @@ class Trainer:
 
     def _train(self, modules: dict[str, nn.Module]) -> StageResult:
         stage, settings = self.stage, self.settings
-        parameters = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
         # every rank of a data-parallel run draws its own noise and dropout; rank 0 is a single process
         rank_keys: tuple[int | str, ...] = ("rank", self.world.rank) if self.world.rank > 0 else ()
         seed_everything(derive_seed(self.seed, stage.name, *rank_keys))

@@ -54,7 +54,8 @@ class CylindricalConv3d(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        kernel = (kernel_size,) * 3 if isinstance(kernel_size, int) else tuple(kernel_size)
+        sizes = (kernel_size,) * 3 if isinstance(kernel_size, int) else tuple(kernel_size)
+        kernel = (int(sizes[0]), int(sizes[1]), int(sizes[2]))
         if any(k % 2 == 0 for k in kernel):
             raise ValueError(f"kernel sizes must be odd for 'same' padding, got {kernel}")
         self.padding = tuple(k // 2 for k in kernel)
