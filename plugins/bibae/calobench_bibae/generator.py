@@ -47,7 +47,9 @@ from calobench.generator.seeding import derive_seed
 from calobench.generator.settings import TrainSettings
 from calobench.generator.torch_base import TorchGenerator
 from calobench.generator.training import Stage
+from calobench.marginals import VoxelMarginals, copula_transform
 from calobench.nn.adversarial import critic_loss, generator_loss, gradient_penalty
+from calobench.nn.coupling import sample_flow
 from calobench.nn.gaussian import gaussian_kl, reparameterize
 from calobench.preprocessing import apply_threshold
 from calobench.showers import Showers
@@ -66,6 +68,8 @@ from calobench_bibae.presets import PRESETS
 from calobench_bibae.samplers import SAMPLERS, LatentKDE, build_latent_flow
 
 log = logging.getLogger("calobench.bibae")
+#: ``calibration`` values: none (published), copula (the data's per-voxel marginals, see :meth:`BIBAE.calibrate`)
+CALIBRATIONS = ("none", "copula")
 Batch = tuple[torch.Tensor, ...]
 
 
@@ -98,7 +102,16 @@ class BIBAE(TorchGenerator):
         self.log_e_mean, self.log_e_std = 0.0, 1.0
         self.log_r_mean, self.log_r_std = 0.0, 1.0
         self.threshold_mev = 0.0
+        if c["calibration"] not in CALIBRATIONS or not 0.0 <= float(c["calibration_rho"]) <= 1.0:
+            raise ConfigError(
+                f"calibration must be one of {CALIBRATIONS} and calibration_rho in [0, 1], got "
+                f"{c['calibration']!r}, {c['calibration_rho']}"
+            )
         self.kde: LatentKDE | None = None
+        self.data_marginals: VoxelMarginals | None = None
+        self.calibration_energies: torch.Tensor | None = None
+        self.generated_marginals: dict[str, VoxelMarginals] = {}
+        self._raw_sampling = False
         self._fit_seed = 0
 
     # ------------------------------------------------------------------ data
@@ -147,9 +160,12 @@ class BIBAE(TorchGenerator):
     def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0, workdir: Path | None = None) -> None:
         self._fit_seed = int(seed)
         self.kde = None
+        self.data_marginals, self.calibration_energies, self.generated_marginals = None, None, {}
         train = self._subset(train, self.config.get("max_train_showers"), "train")
         valid = self._subset(valid, self.config.get("max_valid_showers"), "valid")
         super().fit(train, valid, seed=seed, workdir=workdir)
+        if self.config["calibration"] != "none":
+            self.generated_marginals_for_config()
 
     # ------------------------------------------------------------------ preprocessing state
     def fit_preprocessing(self, train: Showers) -> None:
@@ -164,6 +180,18 @@ class BIBAE(TorchGenerator):
             nonzero = train.energies[train.energies > 0]
             threshold = float(nonzero.min()) * (1.0 - 1e-6) if nonzero.size else 0.0
         self.threshold_mev = float(threshold)
+        if self.config["calibration"] != "none":
+            incident = torch.as_tensor(np.asarray(train.incident_energies, dtype=np.float64).reshape(-1))
+            fractions = torch.as_tensor(np.asarray(train.energies, dtype=np.float64)) / incident[:, None]
+            self.data_marginals = self._tabulate(incident, fractions)
+            rng = np.random.default_rng(derive_seed(self._fit_seed, "calibration"))
+            rows = rng.choice(len(incident), min(len(incident), int(self.config["calibration_showers"])), replace=False)
+            self.calibration_energies = incident[torch.as_tensor(np.sort(rows))].float()
+
+    def _tabulate(self, incident: torch.Tensor, fractions: torch.Tensor) -> VoxelMarginals:
+        return VoxelMarginals.fit(
+            incident, fractions, int(self.config["calibration_quantiles"]), int(self.config["calibration_energy_bins"])
+        )
 
     def preprocessing_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {
@@ -175,6 +203,10 @@ class BIBAE(TorchGenerator):
         }
         if self.kde is not None:
             state["kde"] = self.kde.state()
+        if self.data_marginals is not None and self.calibration_energies is not None:
+            state["data_marginals"] = self.data_marginals.state()
+            state["calibration_energies"] = self.calibration_energies
+            state["generated_marginals"] = {key: m.state() for key, m in self.generated_marginals.items()}
         return state
 
     def load_preprocessing_state(self, state: dict[str, Any]) -> None:
@@ -183,6 +215,13 @@ class BIBAE(TorchGenerator):
         self.log_r_mean, self.log_r_std = float(state["log_r_mean"]), float(state["log_r_std"])
         self.threshold_mev = float(state["threshold_mev"])
         self.kde = LatentKDE.from_state(state["kde"]) if "kde" in state else None
+        self.data_marginals, self.calibration_energies, self.generated_marginals = None, None, {}
+        if "data_marginals" in state:
+            self.data_marginals = VoxelMarginals.from_state(state["data_marginals"])
+            self.calibration_energies = torch.as_tensor(state["calibration_energies"], dtype=torch.float32)
+            self.generated_marginals = {
+                key: VoxelMarginals.from_state(m) for key, m in state["generated_marginals"].items()
+            }
 
     # ------------------------------------------------------------------ architecture
     @property
@@ -494,11 +533,48 @@ class BIBAE(TorchGenerator):
         else:
             if "latent_flow" not in modules:
                 raise ConfigError("latent_sampler=flow: this model has no latent flow (trained with flow_epochs=0)")
-            drawn, _ = modules["latent_flow"].sample(len(c), context=c)
-            drawn = drawn.to(c.dtype)
+            drawn = sample_flow(modules["latent_flow"], c, generator).to(c.dtype)
         if drawn.shape[1] != k + int(self.latent_energy):
             raise ConfigError(f"the {sampler} sampler of this model draws {drawn.shape[1]} values, expected {k}")
         return drawn[:, :k], (drawn[:, k:] if self.latent_energy else None)
+
+    def _sampling_key(self) -> str:
+        return f"{self.config['latent_sampler']}/post_processor={bool(self.config['post_processor'])}"
+
+    def generated_marginals_for_config(self) -> VoxelMarginals:
+        """The per-voxel marginals of this model's uncalibrated output for the current ``latent_sampler``
+        and ``post_processor``: ``calibration_showers`` showers at training energies, fixed seed;
+        tabulated once per setting and saved with the model."""
+        key = self._sampling_key()
+        if key not in self.generated_marginals:
+            if self.calibration_energies is None:
+                raise ConfigError("calibration=copula: this model was trained without calibration tables")
+            energies = self.calibration_energies.double()
+            self._raw_sampling = True
+            try:
+                raw = self.sample(energies.numpy(), seed=derive_seed(self._fit_seed, "calibration", key))
+            finally:
+                self._raw_sampling = False
+            self.generated_marginals[key] = self._tabulate(
+                energies, torch.as_tensor(raw, dtype=torch.float64) / energies[:, None]
+            )
+        return self.generated_marginals[key]
+
+    def calibrate(self, voxels: torch.Tensor, incident: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Not in the paper: every voxel mapped from the model's own marginal distribution to the
+        training data's (per incident-energy bin) through a Gaussian copula
+        (:func:`calobench.marginals.copula_transform`, ``calibration_rho``): the model's rank structure
+        with the data's voxel-energy spectrum. (B, V) MeV -> (B, V) MeV (float64)."""
+        assert self.data_marginals is not None
+        source = self.generated_marginals_for_config()
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
+        cpu = torch.Generator().manual_seed(seed)
+        incident_cpu = incident.detach().double().cpu()
+        fractions = voxels.detach().double().cpu() / incident_cpu[:, None]
+        mapped = copula_transform(
+            fractions, incident_cpu, source, self.data_marginals, float(self.config["calibration_rho"]), cpu
+        )
+        return (mapped * incident_cpu[:, None]).to(voxels.device)
 
     def sample_batch(self, incident_energies: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         modules = self._require_modules()
@@ -511,10 +587,16 @@ class BIBAE(TorchGenerator):
                     "post_processor=true, but this model has no post-processor (pp_pretrain_epochs + pp_epochs = 0)"
                 )
             x_hat = self.post_process(x_hat, c, generator)
-        x_hat = x_hat.double()
+        incident = incident_energies.double()[:, None]
+        voxels = apply_threshold(x_hat.double() / self.scale * incident, self.threshold_mev)
+        if self._raw_sampling:  # what calibrate() maps from
+            return voxels.float()
+        if self.config["calibration"] != "none":
+            if self.data_marginals is None:
+                raise ConfigError("calibration=copula: this model was trained without calibration tables")
+            voxels = self.calibrate(voxels, incident_energies, generator)
         if energy is not None:  # rescale to the drawn visible energy (arXiv 2303.18150)
-            target = torch.exp(energy.double() * self.log_r_std + self.log_r_mean) * self.scale
-            total = x_hat.sum(dim=1, keepdim=True)
-            x_hat = torch.where(total > 0, x_hat * target / total.clamp_min(1e-300), x_hat)
-        voxels = x_hat / self.scale * incident_energies.double()[:, None]
+            target = torch.exp(energy.double() * self.log_r_std + self.log_r_mean) * incident
+            total = voxels.sum(dim=1, keepdim=True)
+            voxels = torch.where(total > 0, voxels * target / total.clamp_min(1e-300), voxels)
         return apply_threshold(voxels, self.threshold_mev).float()

@@ -11,8 +11,8 @@
   ``proportional to exp(-(w e - w e_i)^2 / 2h^2)``, then ``z_i + h N(0, 1)`` (the exact conditional
   of the product-kernel KDE). The original KDE code is not public (models.md sec. 3.5);
 * ``flow`` -- a conditional normalizing flow p(z | E_inc) trained on the encoded training showers
-  (the BIB-AE with a latent flow of arXiv 2303.18150): normflows' coupling rational-quadratic
-  splines with the energy as context, each followed by an LU-decomposed linear permutation.
+  (the BIB-AE with a latent flow of arXiv 2303.18150): the core's conditional rational-quadratic
+  spline coupling flow (:mod:`calobench.nn.coupling`) with the energy as context.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import normflows as nf
 import numpy as np
 import torch
-from torch import nn
+
+from calobench.nn.coupling import coupling_flow
 
 SAMPLERS = ("normal", "kde", "flow")
 
@@ -108,20 +109,8 @@ class LatentKDE:
 
 def build_latent_flow(
     n_latent: int, cond_dim: int, blocks: int, hidden: int, bins: int, tail_bound: float
-) -> nn.Module:
-    """A normflows ``ConditionalNormalizingFlow`` over ``n_latent`` dimensions with ``cond_dim`` context."""
-    flows: list[nn.Module] = []
-    for index in range(blocks):
-        flows.append(
-            nf.flows.CoupledRationalQuadraticSpline(
-                n_latent,
-                2,
-                hidden,
-                num_context_channels=cond_dim,
-                num_bins=bins,
-                tail_bound=tail_bound,
-                reverse_mask=bool(index % 2),
-            )
-        )
-        flows.append(nf.flows.LULinearPermute(n_latent))
-    return nf.ConditionalNormalizingFlow(nf.distributions.DiagGaussian(n_latent, trainable=False), flows)
+) -> nf.ConditionalNormalizingFlow:
+    """The shared conditional coupling flow (:func:`calobench.nn.coupling.coupling_flow`: per block
+    ActNorm -> rational-quadratic spline coupling with an MLP conditioner of two ``hidden``-wide
+    layers -> fixed permutation) over ``n_latent`` dimensions with ``cond_dim`` context values."""
+    return coupling_flow(n_latent, cond_dim, blocks, [hidden, hidden], num_bins=bins, tail_bound=tail_bound)

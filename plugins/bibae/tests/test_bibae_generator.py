@@ -29,7 +29,7 @@ def photons():
 
 @pytest.fixture(scope="module")
 def trained(photons, tmp_path_factory) -> tuple[BIBAE, Path]:
-    model = BIBAE(photons[0].geometry, preset="smoke")
+    model = BIBAE(photons[0].geometry, {"calibration": "copula", "calibration_rho": 0.8}, preset="smoke")
     model.fit(*photons, seed=0)
     directory = tmp_path_factory.mktemp("bibae") / "model"
     model.save(directory)
@@ -74,6 +74,25 @@ def test_every_sampler_with_and_without_post_processor(trained, photons, tmp_pat
     model.config.update(latent_sampler="normal", post_processor=True)
 
 
+def test_copula_calibration(trained, photons):
+    model, directory = trained
+    energies = photons[1].incident_energies
+    restored = BIBAE.load(directory, device="cpu")
+    assert set(restored.generated_marginals) == {"normal/post_processor=True"}  # tabulated by fit, saved
+    calibrated = model.sample(energies, seed=2)
+    model.config["calibration"] = "none"
+    raw = model.sample(energies, seed=2)
+    model.config["calibration"] = "copula"
+    assert np.isfinite(calibrated).all() and (calibrated >= 0).all() and not np.array_equal(calibrated, raw)
+    # the calibrated voxel values are the training data's quantiles: the data's sparsity, not the model's
+    train_zero = (photons[0].energies == 0).mean()
+    assert abs((calibrated == 0).mean() - train_zero) < abs((raw == 0).mean() - train_zero) + 0.05
+    np.testing.assert_array_equal(restored.sample(energies, seed=2), calibrated)
+    restored.config["latent_sampler"] = "kde"  # another setting: its marginals are tabulated on demand
+    assert np.isfinite(restored.sample(energies, seed=2)).all()
+    assert "kde/post_processor=True" in restored.generated_marginals
+
+
 def test_kde_bandwidth_is_cross_validated(trained):
     model, _ = trained
     assert model.kde.bandwidth in model.config["kde_bandwidths"]
@@ -96,14 +115,23 @@ def test_samplers_and_post_processor_need_their_training(photons):
         model.config.update(latent_sampler="normal", post_processor=False)
 
 
-@pytest.mark.parametrize("stage", ["bibae", "post", "latent_flow"])
-def test_interrupted_training_resumes_bit_identically(stage, tmp_path):
-    train, valid = tiny_showers(n=64, seed=0), tiny_showers(n=16, seed=1)
-    config = {"epochs": 2, "pp_epochs": 2, "flow_epochs": 2}
-    reference = BIBAE(train.geometry, config, preset="smoke")
-    reference.fit(train, valid, seed=3, workdir=tmp_path / "straight")
+RESUME_CONFIG = {"epochs": 2, "pp_epochs": 2, "flow_epochs": 2, "max_train_showers": 64}
 
-    interrupted = BIBAE(train.geometry, config, preset="smoke")
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> BIBAE:
+    train, valid = tiny_showers(n=64, seed=0), tiny_showers(n=16, seed=1)
+    reference = BIBAE(train.geometry, RESUME_CONFIG, preset="smoke")
+    reference.fit(train, valid, seed=3, workdir=tmp_path_factory.mktemp("straight"))
+    return reference
+
+
+# the adversarial stage (three optimizers) and a plain stage after it; every stage resumes the same way
+@pytest.mark.parametrize("stage", ["bibae", "post"])
+def test_interrupted_training_resumes_bit_identically(stage, uninterrupted, tmp_path):
+    train, valid = tiny_showers(n=64, seed=0), tiny_showers(n=16, seed=1)
+    reference = uninterrupted
+    interrupted = BIBAE(train.geometry, RESUME_CONFIG, preset="smoke")
 
     def stop(stage_name, record):
         if stage_name == stage and record["epoch"] == 0:
@@ -112,7 +140,7 @@ def test_interrupted_training_resumes_bit_identically(stage, tmp_path):
     interrupted.callbacks.append(stop)
     with pytest.raises(Interrupt):
         interrupted.fit(train, valid, seed=3, workdir=tmp_path / "resumed")
-    resumed = BIBAE(train.geometry, config, preset="smoke")
+    resumed = BIBAE(train.geometry, RESUME_CONFIG, preset="smoke")
     resumed.fit(train, valid, seed=3, workdir=tmp_path / "resumed")
     expected, got = reference.modules.state_dict(), resumed.modules.state_dict()
     assert expected.keys() == got.keys()
@@ -124,6 +152,7 @@ def test_interrupted_training_resumes_bit_identically(stage, tmp_path):
     for sampler in ("normal", "kde", "flow"):
         reference.config["latent_sampler"] = resumed.config["latent_sampler"] = sampler
         np.testing.assert_array_equal(reference.sample(energies, seed=1), resumed.sample(energies, seed=1))
+    reference.config["latent_sampler"] = "normal"
 
 
 def test_checkpoints_load_with_weights_only(photons, tmp_path):
@@ -153,6 +182,8 @@ def test_configuration_errors():
         BIBAE(photons, preset="smoke", config={"architecture": "conv3d"})
     with pytest.raises(ConfigError, match="latent flow"):
         BIBAE(photons, preset="smoke", config={"latent_encoded": 1})
+    with pytest.raises(ConfigError, match="calibration"):
+        BIBAE(photons, preset="smoke", config={"calibration_rho": 1.5})
 
 
 def test_paper_preset_is_the_published_configuration():
