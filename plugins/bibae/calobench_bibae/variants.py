@@ -1,10 +1,12 @@
 """``calobench bibae-variants``: one trained BIB-AE run sampled with every latent sampler, with and
-without the post-processor, and (with ``--dataset``) each sample evaluated, side by side.
+without the post-processor (and, with ``--calibrations none,copula``, with and without the copula
+calibration), and (with ``--dataset``) each sample evaluated, side by side.
 
-``latent_sampler`` and ``post_processor`` act only at sampling time, so one trained model serves
-all six variants; each is sampled like ``calobench sample`` does (same chunking and seeds) with the
-incident energies of ``--energies-from``, written to ``OUT/<sampler>-<pp|nopp>.hdf5``, evaluated
-into ``OUT/<variant>/report.json``, and the headline numbers go to ``OUT/variants.md`` / ``.json``.
+``latent_sampler``, ``post_processor`` and ``calibration`` act only at sampling time, so one trained
+model serves every variant; each is sampled like ``calobench sample`` does (same chunking and seeds)
+with the incident energies of ``--energies-from``, written to ``OUT/<sampler>-<pp|nopp>[-<calibration>].hdf5``,
+evaluated into ``OUT/<variant>/report.json`` (``--metrics``: a subset of the metric preset), and the
+headline numbers go to ``OUT/variants.md`` / ``.json``.
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ def run_variants(
     *,
     dataset: str | None = None,
     samplers: tuple[str, ...] = ("normal", "kde", "flow"),
+    calibrations: tuple[str, ...] | None = None,
+    metrics: list[str] | None = None,
     metrics_preset: str = "quick",
     seed: int = 0,
     device: str | None = None,
@@ -81,38 +85,50 @@ def run_variants(
         raise ConfigError(f"{checkpoint} holds a {run['generator']!r} run, not bib-ae")
     energies = _energies_from_file(energies_from, model.geometry)
     rows = []
-    for sampler in samplers:
-        for post in (True, False):
-            name = f"{sampler}-{'pp' if post else 'nopp'}"
-            generated = out / f"{name}.hdf5"
-            seconds = sample_variant(model, energies, generated, sampler, post, seed)
-            row: dict[str, Any] = {"variant": name, "latent_sampler": sampler, "post_processor": post}
-            row["ms_per_shower"] = 1e3 * seconds / max(len(energies), 1)
-            if dataset is not None:
-                from calobench.evaluation import evaluate
+    variants = [
+        (sampler, post, calibration)
+        for sampler in samplers
+        for post in (True, False)
+        for calibration in (calibrations or (model.config["calibration"],))
+    ]
+    for sampler, post, calibration in variants:
+        name = f"{sampler}-{'pp' if post else 'nopp'}" + (f"-{calibration}" if calibrations else "")
+        generated = out / f"{name}.hdf5"
+        model.config["calibration"] = calibration
+        seconds = sample_variant(model, energies, generated, sampler, post, seed)
+        row: dict[str, Any] = {
+            "variant": name,
+            "latent_sampler": sampler,
+            "post_processor": post,
+            "calibration": calibration,
+        }
+        row["ms_per_shower"] = 1e3 * seconds / max(len(energies), 1)
+        if dataset is not None:
+            from calobench.evaluation import evaluate
 
-                report = evaluate(
-                    str(generated),
-                    str(energies_from),
-                    dataset=dataset,
-                    preset=metrics_preset,
-                    seed=seed,
-                    device=device,
-                    out=out / name,
-                    plots=False,
-                    progress=False,
-                )
-                row["values"] = headline_values(report)
-            rows.append(row)
+            report = evaluate(
+                str(generated),
+                str(energies_from),
+                dataset=dataset,
+                metrics=metrics,
+                preset=metrics_preset,
+                seed=seed,
+                device=device,
+                out=out / name,
+                plots=False,
+                progress=False,
+            )
+            row["values"] = headline_values(report)
+        rows.append(row)
     lines = [
-        "| latent sampler | post-processor | " + " | ".join(h for _, h in COLUMNS) + " | ms/shower |",
-        "|---|---|" + "---|" * (len(COLUMNS) + 1),
+        "| latent sampler | post-processor | calibration | " + " | ".join(h for _, h in COLUMNS) + " | ms/shower |",
+        "|---|---|---|" + "---|" * (len(COLUMNS) + 1),
     ]
     for row in rows:
         values = row.get("values", {})
         cells = [_format(values.get(key)) for key, _ in COLUMNS]
         lines.append(
-            f"| {row['latent_sampler']} | {'on' if row['post_processor'] else 'off'} | "
+            f"| {row['latent_sampler']} | {'on' if row['post_processor'] else 'off'} | {row['calibration']} | "
             + " | ".join(cells)
             + f" | {row['ms_per_shower']:.3g} |"
         )
@@ -139,6 +155,10 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         "--dataset", help="evaluate every variant against --energies-from with this data set's geometry and threshold"
     )
     parser.add_argument("--samplers", default="normal,kde,flow", help="comma-separated latent samplers (default: all)")
+    parser.add_argument(
+        "--calibrations", help="comma-separated calibration settings to compare (none,copula); default: the run's"
+    )
+    parser.add_argument("--metrics", help="comma-separated metric names (default: every metric of the preset)")
     parser.add_argument("--metrics-preset", default="quick", choices=("smoke", "quick", "paper"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
@@ -151,6 +171,8 @@ def _run(args: argparse.Namespace) -> int:
         args.out,
         dataset=args.dataset,
         samplers=tuple(s.strip() for s in args.samplers.split(",") if s.strip()),
+        calibrations=tuple(s.strip() for s in args.calibrations.split(",")) if args.calibrations else None,
+        metrics=[m.strip() for m in args.metrics.split(",")] if args.metrics else None,
         metrics_preset=args.metrics_preset,
         seed=args.seed,
         device=args.device,

@@ -1,9 +1,10 @@
 """Sampling speed of bib-ae on the CPU at batch 1 / 100 / 1,000 (run with ``--benchmark-only``).
 
 The model has the ``quick`` architecture on DS1 photons (MLP variant) and on DS2 (3-D convolutions)
-with untrained weights -- the cost of a pass does not depend on the weights -- and a KDE of random
-latents; every latent sampler is timed with the post-processor, N(0, 1) also without it. Each
-benchmark records ms per shower in its ``extra_info``.
+with untrained weights -- the cost of a pass does not depend on the weights --, a KDE of random
+latents and calibration tables of random showers; timed: the quick preset's default (flow sampler,
+no post-processor, copula calibration), the same without calibration, N(0, 1) with and without the
+post-processor, the KDE. Each benchmark records ms per shower in its ``extra_info``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from torch import nn
 from calobench.geometry import builtin_geometry
 
 BATCHES = (1, 100, 1000)
-VARIANTS = (("normal", True), ("normal", False), ("kde", True), ("flow", True))
+#: (latent sampler, post-processor, calibration); the first is the quick preset's default
+VARIANTS = (
+    ("flow", False, "copula"),
+    ("flow", False, "none"),
+    ("normal", True, "none"),
+    ("normal", False, "none"),
+    ("kde", False, "copula"),
+)
 
 
 def _model(geometry: str) -> BIBAE:
@@ -29,6 +37,14 @@ def _model(geometry: str) -> BIBAE:
     rng = np.random.default_rng(0)
     k = model.config["latent_encoded"] + int(model.latent_energy)
     model.kde = LatentKDE.fit(rng.standard_normal((5000, k)), rng.standard_normal(5000), rng, 5000, 500, [0.3], 4.0)
+    incident = torch.as_tensor(_energies(2000))
+    fractions = torch.as_tensor(rng.exponential(1e-3, (2000, model.geometry.n_voxels)))
+    model.data_marginals = model._tabulate(incident, fractions)
+    model.calibration_energies = incident.float()
+    for sampler, post, calibration in VARIANTS:
+        if calibration != "none":
+            model.config.update(latent_sampler=sampler, post_processor=post)
+            model.generated_marginals_for_config()
     return model
 
 
@@ -42,13 +58,13 @@ def _energies(n: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("batch", BATCHES)
-@pytest.mark.parametrize(("sampler", "post"), VARIANTS)
+@pytest.mark.parametrize(("sampler", "post", "calibration"), VARIANTS)
 @pytest.mark.parametrize("geometry", ["ds1-photons", "ds2"])
-def test_sampling_speed(benchmark, models, geometry, sampler, post, batch):
-    if geometry == "ds2" and (sampler, post) != ("normal", True):
+def test_sampling_speed(benchmark, models, geometry, sampler, post, calibration, batch):
+    if geometry == "ds2" and (sampler, post, calibration) != VARIANTS[0]:
         pytest.skip("DS2: the default variant only (the samplers cost the same as on DS1)")
     model = models[geometry]
-    model.config.update(latent_sampler=sampler, post_processor=post)
+    model.config.update(latent_sampler=sampler, post_processor=post, calibration=calibration)
     energies = _energies(batch)
     rounds = {1: 20, 100: 10, 1000: 3}[batch]
     benchmark.pedantic(
@@ -62,6 +78,7 @@ def test_sampling_speed(benchmark, models, geometry, sampler, post, batch):
             "preset": "quick",
             "latent_sampler": sampler,
             "post_processor": post,
+            "calibration": calibration,
             "batch_size": batch,
             "ms_per_shower": ms,
             "n_parameters": model.n_parameters(),
