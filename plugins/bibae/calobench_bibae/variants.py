@@ -76,14 +76,16 @@ def run_variants(
     device: str | None = None,
 ) -> list[dict[str, Any]]:
     """Sample (and evaluate) every variant; returns one row per variant."""
-    from calobench.generator.runs import _energies_from_file, load_run_model
+    from calobench.formats import open_showers
+    from calobench.generator.runs import load_run_model
     from calobench.leaderboard.table import headline_values
 
     out = Path(out)
     run, model = load_run_model(checkpoint, device)
     if run["generator"] != "bib-ae":
         raise ConfigError(f"{checkpoint} holds a {run['generator']!r} run, not bib-ae")
-    energies = _energies_from_file(energies_from, model.geometry)
+    with open_showers(energies_from) as handle:
+        energies = np.asarray(handle.read().incident_energies, dtype=np.float64).reshape(-1)
     rows = []
     variants = [
         (sampler, post, calibration)
