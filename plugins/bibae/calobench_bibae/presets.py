@@ -168,7 +168,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "flow_epochs": 2,
             "flow_batch_size": 512,
             "calibration": "copula",
-            "calibration_rho": 0.5,
+            "calibration_rho": 0.3,
             "calibration_showers": 10000,
             "max_train_showers": 20000,
             "max_valid_showers": 5000,
