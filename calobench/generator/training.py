@@ -23,6 +23,11 @@ tensors and its :class:`~calobench.generator.settings.TrainSettings`. :class:`Tr
 * a tqdm bar (stderr, hidden off a terminal) shows the running loss and showers/s, and one log
   line per epoch goes to the ``calobench.training`` logger.
 
+A stage updates its weights through :meth:`Stage.updates` (an :class:`Updates`): by default one
+optimizer over all its modules (:class:`SingleOptimizer`); adversarial stages with several optimizer
+groups and n critic steps per generator step are in :mod:`calobench.generator.adversarial`, and
+``Stage.keep = "last"`` ends a stage with its last epoch's weights instead of the best epoch's.
+
 The loss callable gets the batch (a tuple of tensors on the training device, in the order of
 ``Stage.train``) and returns a scalar tensor, or ``(scalar, {"name": float, ...})`` to log extra
 values (their epoch means enter the history). It may use torch's global RNG (e.g. dequantization
@@ -92,8 +97,15 @@ class Stage:
     train: tuple[torch.Tensor, ...]
     valid: tuple[torch.Tensor, ...] | None
     settings: TrainSettings
+    #: which weights the modules hold when the stage ends: ``"best"`` (lowest monitored loss) or
+    #: ``"last"`` (the final epoch's; adversarial training, where no loss measures quality)
+    keep: str = "best"
+    #: Adam's betas for the stage's optimizer (``None``: torch's default (0.9, 0.999))
+    betas: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
+        if self.keep not in ("best", "last"):
+            raise ValueError(f"stage {self.name!r}: keep must be 'best' or 'last', got {self.keep!r}")
         if not self.name or any(c in self.name for c in "/\\"):
             raise ValueError(f"stage name must be a non-empty file-name-safe string, got {self.name!r}")
         for which, tensors in (("train", self.train), ("valid", self.valid)):
@@ -106,6 +118,16 @@ class Stage:
                 raise ValueError(f"stage {self.name!r}: {which} tensors differ in length: {sorted(lengths)}")
         if len(self.train[0]) == 0:
             raise ValueError(f"stage {self.name!r}: no training data")
+
+    def updates(self, trainer: "Trainer", modules: Mapping[str, nn.Module], steps_per_epoch: int) -> "Updates":
+        """How the weights are updated on one batch (default: one optimizer over every trainable
+        parameter of :attr:`modules`, :class:`SingleOptimizer`). A stage with several optimizers
+        (adversarial training, :mod:`calobench.generator.adversarial`) returns its own :class:`Updates`."""
+        return SingleOptimizer(trainer, modules, steps_per_epoch)
+
+    def signature(self) -> dict[str, Any]:
+        """Extra values that identify this stage's training in its checkpoint (compared on resume)."""
+        return {} if self.betas is None else {"betas": [float(b) for b in self.betas]}
 
 
 @dataclass
@@ -142,12 +164,101 @@ def amp_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
-def build_optimizer(settings: TrainSettings, parameters: Sequence[nn.Parameter]) -> torch.optim.Optimizer:
+def build_optimizer(
+    settings: TrainSettings, parameters: Sequence[nn.Parameter], betas: tuple[float, float] | None = None
+) -> torch.optim.Optimizer:
+    """The optimizer of ``settings`` over ``parameters``; ``betas`` replaces Adam's default (0.9, 0.999)
+    (GAN training often uses (0.5, 0.9), e.g. the WGAN-GP paper, arXiv 1704.00028)."""
+    adam_betas = (0.9, 0.999) if betas is None else (float(betas[0]), float(betas[1]))
     if settings.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
+        return torch.optim.Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay, betas=adam_betas)
     if settings.optimizer == "adamw":
-        return torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay)
+        return torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay, betas=adam_betas)
     return torch.optim.SGD(parameters, lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
+
+
+class Updates:
+    """The weight updates of one stage: optimizer(s), learning-rate schedule(s) and loss scaler(s).
+
+    :class:`Trainer` calls :meth:`step` once per batch and :meth:`step_epoch` once per epoch, and
+    stores :meth:`state_dict` in every checkpoint (restored with :meth:`load_state_dict` on resume).
+    """
+
+    def step(self, batch: tuple[torch.Tensor, ...], epoch: int, index: int) -> tuple[float, dict[str, float]]:
+        """Update on one batch; return the (finite) training loss and extra values to log."""
+        raise NotImplementedError
+
+    def step_epoch(self) -> None:
+        """End of an epoch (per-epoch schedules)."""
+
+    def lr(self) -> float:
+        """The learning rate to log."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """Checkpoint entries ``optimizer``, ``scheduler`` and ``scaler``."""
+        raise NotImplementedError
+
+    def load_state_dict(self, payload: Mapping[str, Any]) -> None:
+        """Restore from a checkpoint written with :meth:`state_dict`'s entries."""
+        raise NotImplementedError
+
+
+def check_finite(value: float, stage: str, epoch: int, index: int, what: str = "training loss") -> None:
+    """Raise :class:`TrainingError` if a loss is NaN or infinite (``epoch``, ``index`` from 0)."""
+    if not math.isfinite(value):
+        raise TrainingError(
+            f"stage {stage!r}: the {what} is {value} at epoch {epoch + 1}, "
+            f"batch {index + 1}; lower the learning rate, enable grad_clip, or check "
+            "the preprocessing"
+        )
+
+
+class SingleOptimizer(Updates):
+    """One optimizer over every trainable parameter of the stage's modules: ``loss(batch)`` ->
+    backward -> optional gradient clipping -> optimizer step -> per-batch schedule step."""
+
+    def __init__(self, trainer: "Trainer", modules: Mapping[str, nn.Module], steps_per_epoch: int) -> None:
+        self.trainer = trainer
+        settings = trainer.settings
+        self.parameters = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
+        self.optimizer = build_optimizer(settings, self.parameters, betas=trainer.stage.betas)
+        self.schedule = build_schedule(self.optimizer, settings.schedule, settings.epochs, steps_per_epoch)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=trainer.amp_enabled and trainer.amp_dtype == torch.float16)
+
+    def step(self, batch: tuple[torch.Tensor, ...], epoch: int, index: int) -> tuple[float, dict[str, float]]:
+        trainer, settings = self.trainer, self.trainer.settings
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, extras = trainer._loss(batch)
+        value = float(loss.detach())
+        check_finite(value, trainer.stage.name, epoch, index)
+        self.scaler.scale(loss).backward()
+        if settings.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.parameters, settings.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.schedule.step_batch()
+        return value, extras
+
+    def step_epoch(self) -> None:
+        self.schedule.step_epoch()
+
+    def lr(self) -> float:
+        return current_lr(self.optimizer)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
+        }
+
+    def load_state_dict(self, payload: Mapping[str, Any]) -> None:
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.schedule.load_state_dict(payload["scheduler"])
+        if payload["scaler"]:
+            self.scaler.load_state_dict(payload["scaler"])
 
 
 class Trainer:
@@ -219,14 +330,19 @@ class Trainer:
             "settings": self.settings.as_dict(),
             "n_train": len(self.stage.train[0]),
             "n_valid": 0 if self.stage.valid is None else len(self.stage.valid[0]),
+            **self.stage.signature(),
         }
 
     def _loss(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.call_loss(self.stage.loss, batch)
+
+    def call_loss(self, loss: LossFn, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
+        """``loss(batch)`` under the stage's autocast, as ``(scalar, {name: float})``."""
         with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype, enabled=self.amp_enabled):
-            output = self.stage.loss(batch)
+            output = loss(batch)
         if isinstance(output, tuple):
-            loss, extras = output
-            return loss, {
+            value, extras = output
+            return value, {
                 k: float(v.detach()) if isinstance(v, torch.Tensor) else float(v) for k, v in dict(extras).items()
             }
         return output, {}
@@ -260,16 +376,13 @@ class Trainer:
 
     def _train(self, modules: dict[str, nn.Module]) -> StageResult:
         stage, settings = self.stage, self.settings
-        parameters = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
         # every rank of a data-parallel run draws its own noise and dropout; rank 0 is a single process
         rank_keys: tuple[int | str, ...] = ("rank", self.world.rank) if self.world.rank > 0 else ()
         seed_everything(derive_seed(self.seed, stage.name, *rank_keys))
         data_generator = torch_generator(derive_seed(self.seed, stage.name, "data"))
-        optimizer = build_optimizer(settings, parameters)
         n_train = len(stage.train[0])
         steps_per_epoch = math.ceil(n_train / settings.batch_size)
-        schedule = build_schedule(optimizer, settings.schedule, settings.epochs, steps_per_epoch)
-        scaler = torch.amp.GradScaler("cuda", enabled=self.amp_enabled and self.amp_dtype == torch.float16)
+        updates = stage.updates(self, modules, steps_per_epoch)
 
         result = StageResult(stage.name)
         best_state: dict[str, Any] | None = None
@@ -291,10 +404,7 @@ class Trainer:
                 )
                 return result
             _load_state_dicts(modules, payload["modules"])
-            optimizer.load_state_dict(payload["optimizer"])
-            schedule.load_state_dict(payload["scheduler"])
-            if payload["scaler"]:
-                scaler.load_state_dict(payload["scaler"])
+            updates.load_state_dict(payload)
             data_generator.set_state(payload["data_rng"])
             restore_rng_state(payload["rng"])
             result.history = list(payload["history"])
@@ -306,14 +416,15 @@ class Trainer:
         valid = self._place(stage.valid)
         assert train is not None
         for epoch in range(start_epoch, settings.epochs):
-            record = self._train_epoch(epoch, modules, parameters, optimizer, schedule, scaler, train, data_generator)
+            record = self._train_epoch(epoch, modules, updates, train, data_generator)
             if valid is not None:
                 record["valid_loss"] = self._evaluate(modules, valid)
-            schedule.step_epoch()
+            updates.step_epoch()
             monitored = record["valid_loss"] if valid is not None else record["train_loss"]
             if monitored < result.best_loss:
                 result.best_loss, result.best_epoch, bad_epochs = monitored, epoch, 0
-                best_state = _state_dicts(modules)
+                if stage.keep == "best":
+                    best_state = _state_dicts(modules)
             else:
                 bad_epochs += 1
             result.history.append(record)
@@ -342,9 +453,7 @@ class Trainer:
                         "finished": finished,
                         "stopped_early": result.stopped_early,
                         "modules": _state_dicts(modules),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": schedule.state_dict(),
-                        "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+                        **updates.state_dict(),
                         "best_epoch": result.best_epoch,
                         "best_loss": result.best_loss,
                         "best_modules": None if finished else best_state,
@@ -386,10 +495,7 @@ class Trainer:
         self,
         epoch: int,
         modules: Mapping[str, nn.Module],
-        parameters: Sequence[nn.Parameter],
-        optimizer: torch.optim.Optimizer,
-        schedule: Any,
-        scaler: torch.amp.GradScaler,
+        updates: Updates,
         train: tuple[torch.Tensor, ...],
         data_generator: torch.Generator,
     ) -> dict[str, Any]:
@@ -417,22 +523,7 @@ class Trainer:
                     continue  # a last batch too small to give every rank a shower
                 batch = self._batch(train, shard(chosen, self.world))
                 size = len(batch[0])
-                optimizer.zero_grad(set_to_none=True)
-                loss, extras = self._loss(batch)
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise TrainingError(
-                        f"stage {stage.name!r}: the training loss is {value} at epoch {epoch + 1}, "
-                        f"batch {step + 1}; lower the learning rate, enable grad_clip, or check "
-                        "the preprocessing"
-                    )
-                scaler.scale(loss).backward()
-                if settings.grad_clip > 0:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(parameters, settings.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                schedule.step_batch()
+                value, extras = updates.step(batch, epoch, step)
                 total += value * size
                 count += size
                 for key, extra in extras.items():
@@ -450,7 +541,7 @@ class Trainer:
             "epoch": epoch,
             "train_loss": total / count,
             "valid_loss": None,
-            "lr": current_lr(optimizer),
+            "lr": updates.lr(),
             "seconds": seconds,
             "showers_per_second": count / seconds if seconds > 0 else 0.0,
         }
