@@ -174,6 +174,16 @@ class TorchGenerator(Generator):
         )
 
     # ------------------------------------------------------------------ training
+    @staticmethod
+    def random_subset(showers: Showers | None, limit: int | None, seed: int, what: str) -> Showers | None:
+        """At most ``limit`` showers chosen at random, in their original order; the choice is fixed by
+        ``seed`` and ``what`` (e.g. ``"train"``, ``"valid"``), so presets with ``max_train_showers``
+        train on the same showers for the same seed."""
+        if showers is None or limit is None or len(showers) <= int(limit):
+            return showers
+        rng = np.random.default_rng(derive_seed(seed, "subset", what))
+        return showers[np.sort(rng.choice(len(showers), int(limit), replace=False))]
+
     def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0, workdir: Path | None = None) -> None:
         seed_everything(seed)
         self.fit_preprocessing(train)

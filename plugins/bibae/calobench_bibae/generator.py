@@ -151,18 +151,12 @@ class BIBAE(TorchGenerator):
         ratio = (x.sum(dim=1, keepdim=True) / self.scale).clamp_min(1e-12)
         return (torch.log(ratio) - self.log_r_mean) / self.log_r_std
 
-    def _subset(self, showers: Showers | None, limit: int | None, what: str) -> Showers | None:
-        if showers is None or limit is None or len(showers) <= int(limit):
-            return showers
-        rng = np.random.default_rng(derive_seed(self._fit_seed, "subset", what))
-        return showers[np.sort(rng.choice(len(showers), int(limit), replace=False))]
-
     def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0, workdir: Path | None = None) -> None:
         self._fit_seed = int(seed)
         self.kde = None
         self.data_marginals, self.calibration_energies, self.generated_marginals = None, None, {}
-        train = self._subset(train, self.config.get("max_train_showers"), "train")
-        valid = self._subset(valid, self.config.get("max_valid_showers"), "valid")
+        train = self.random_subset(train, self.config.get("max_train_showers"), self._fit_seed, "train")
+        valid = self.random_subset(valid, self.config.get("max_valid_showers"), self._fit_seed, "valid")
         super().fit(train, valid, seed=seed, workdir=workdir)
         if self.config["calibration"] != "none":
             self.generated_marginals_for_config()

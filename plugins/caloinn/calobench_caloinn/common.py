@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 from calobench.errors import ConfigError, PluginError
-from calobench.generator.seeding import derive_seed
 from calobench.generator.torch_base import TorchGenerator
 from calobench.geometry import Geometry
 from calobench.showers import Showers
@@ -55,16 +54,9 @@ class CaloINNGenerator(TorchGenerator):
             )
 
     # ------------------------------------------------------------------ data
-    def _subset(self, showers: Showers | None, limit: int | None, seed: int, what: str) -> Showers | None:
-        """At most ``limit`` showers chosen at random (deterministic by seed), in their original order."""
-        if showers is None or limit is None or len(showers) <= int(limit):
-            return showers
-        rng = np.random.default_rng(derive_seed(seed, "subset", what))
-        return showers[np.sort(rng.choice(len(showers), int(limit), replace=False))]
-
     def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0, workdir: Path | None = None) -> None:
-        train = self._subset(train, self.config.get("max_train_showers"), seed, "train")
-        valid = self._subset(valid, self.config.get("max_valid_showers"), seed, "valid")
+        train = self.random_subset(train, self.config.get("max_train_showers"), seed, "train")
+        valid = self.random_subset(valid, self.config.get("max_valid_showers"), seed, "valid")
         super().fit(train, valid, seed=seed, workdir=workdir)
 
     @property

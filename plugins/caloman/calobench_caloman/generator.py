@@ -31,7 +31,6 @@ import torch
 from torch import nn
 
 from calobench.errors import ConfigError, PluginError
-from calobench.generator.seeding import derive_seed
 from calobench.generator.settings import TrainSettings
 from calobench.generator.torch_base import TorchGenerator
 from calobench.generator.training import Stage
@@ -131,17 +130,10 @@ class CaloMan(TorchGenerator):
             )
 
     # ------------------------------------------------------------------ data
-    def _subset(self, showers: Showers | None, limit: int | None, seed: int, what: str) -> Showers | None:
-        """At most ``limit`` showers chosen at random (deterministic by seed), in their original order."""
-        if showers is None or limit is None or len(showers) <= int(limit):
-            return showers
-        rng = np.random.default_rng(derive_seed(seed, "subset", what))
-        return showers[np.sort(rng.choice(len(showers), int(limit), replace=False))]
-
     def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0, workdir: Path | None = None) -> None:
         self._fit_seed = int(seed)
-        train = self._subset(train, self.config["max_train_showers"], seed, "train")
-        valid = self._subset(valid, self.config["max_valid_showers"], seed, "valid")
+        train = self.random_subset(train, self.config["max_train_showers"], seed, "train")
+        valid = self.random_subset(valid, self.config["max_valid_showers"], seed, "valid")
         super().fit(train, valid, seed=seed, workdir=workdir)
 
     @property
@@ -176,7 +168,7 @@ class CaloMan(TorchGenerator):
         )
         shift, scale = scaling(logit_u(layers_t, incident_t, conventions.u0_scale), c["flow_scaling"])
         conventions.epl_shift, conventions.epl_scale = shift.tolist(), scale.tolist()
-        sample = self._subset(train, STATISTICS_SHOWERS, self._fit_seed, "statistics")
+        sample = self.random_subset(train, STATISTICS_SHOWERS, self._fit_seed, "statistics")
         assert sample is not None
         x, _ = showers_to_vae(
             torch.as_tensor(sample.energies, dtype=torch.float32), self.layer_sizes, conventions.space
