@@ -7,8 +7,9 @@
   batch 175, OneCycle to 1e-3, 100 epochs. ``null`` widths mean "published for this geometry".
   The pion teacher's published schedule (OneCycle to 1e-3, batch 500) and the pion student's 150
   epochs differ from the photon ones used here; set them with ``--set``.
-* ``quick``: sized for a CPU with 2 cores: teacher and student together train in about 10 minutes
-  on synthetic DS1 photons, and sampling 10,000 showers from the teacher -- 368 sequential MADE
+* ``quick``: sized for a CPU with 2 cores, so that ``make run`` with every model of the suite fits
+  20 minutes: teacher (Flow I 4 epochs, Flow II 5 epochs) and student (3 epochs) together train in
+  about 5 minutes on synthetic DS1 photons, and sampling 10,000 showers from the teacher -- 368 sequential MADE
   passes per block -- takes about 2 minutes. Flow I keeps its published architecture (it is tiny).
   Flow II: 3 blocks of MADE(2 x 64) with 4 bins, the best validation likelihood among the shapes of
   equal sampling cost we tried (2 x 48 / 4 x 48 / 3 x 64 / 2 x 96 wide, 2-8 bins); the student has the
@@ -81,11 +82,11 @@ TEACHER_PRESETS: dict[str, dict[str, Any]] = {
             "flow2_hidden_layers": 2,
             "flow2_bins": 4,
             "flow2_dropout": 0.0,
-            "flow1_epochs": 6,
+            "flow1_epochs": 4,
             "flow1_batch_size": 500,
             "flow1_lr": 1e-4,
             "flow1_schedule": _onecycle(3e-3),
-            "flow2_epochs": 10,
+            "flow2_epochs": 5,
             "flow2_batch_size": 500,
             "flow2_lr": 1e-4,
             "flow2_schedule": _onecycle(3e-3),
@@ -160,7 +161,7 @@ STUDENT_PRESETS: dict[str, dict[str, Any]] = {
             "dropout": 0.0,
             "max_train_showers": 60000,
             "max_valid_showers": 5000,
-            "epochs": 6,
+            "epochs": 3,
             "batch_size": 250,
             "lr": 1e-4,
             "schedule": _onecycle(2e-3),
