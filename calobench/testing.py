@@ -24,9 +24,14 @@ from calobench.geometry import Geometry, resolve_geometry
 from calobench.showers import Showers
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from calobench.datasets.spec import DatasetSpec
+    from calobench.generator.torch_base import TorchGenerator
 
 __all__ = [
+    "TrainingInterrupted",
+    "assert_same_weights",
     "check_generator_contract",
     "random_dataset",
     "random_showers",
@@ -34,6 +39,7 @@ __all__ = [
     "scale_energies",
     "shuffle_within_layers",
     "simulated_showers",
+    "straight_and_resumed",
     "write_random_file",
 ]
 
@@ -205,3 +211,50 @@ def check_generator_contract(
             again, first, rtol=1e-5, atol=1e-6, err_msg=f"{generator_cls.name}: sample changed after save/load"
         )
         assert restored.n_parameters() == model.n_parameters()
+
+
+class TrainingInterrupted(Exception):
+    """Raised by :func:`straight_and_resumed` to stop a training after an epoch."""
+
+
+def straight_and_resumed(
+    make_model: "Callable[[], TorchGenerator]",
+    train: Showers,
+    valid: Showers | None,
+    stage: str,
+    workdir: Path,
+    seed: int = 5,
+) -> "tuple[TorchGenerator, TorchGenerator]":
+    """Train fresh models from ``make_model`` twice with the same seed: straight through in
+    ``workdir/straight``, and in ``workdir/resumed`` interrupted after the first epoch of ``stage``,
+    then resumed by a new model from the checkpoints left there. Returns ``(straight, resumed)``,
+    whose weights a resumable generator makes bit-identical (:func:`assert_same_weights`)."""
+    straight = make_model()
+    straight.fit(train, valid, seed=seed, workdir=workdir / "straight")
+
+    def stop(stage_name: str, record: dict) -> None:
+        if stage_name == stage and record["epoch"] == 0:
+            raise TrainingInterrupted(stage)
+
+    interrupted = make_model()
+    interrupted.callbacks.append(stop)
+    try:
+        interrupted.fit(train, valid, seed=seed, workdir=workdir / "resumed")
+    except TrainingInterrupted:
+        pass
+    else:
+        raise AssertionError(f"the training never reached stage {stage!r}")
+    resumed = make_model()
+    resumed.fit(train, valid, seed=seed, workdir=workdir / "resumed")
+    return straight, resumed
+
+
+def assert_same_weights(expected: "TorchGenerator", got: "TorchGenerator") -> None:
+    """The two generators' modules hold the same parameter and buffer names and bit-identical values."""
+    import torch
+
+    assert expected.modules is not None and got.modules is not None
+    want, have = expected.modules.state_dict(), got.modules.state_dict()
+    assert want.keys() == have.keys()
+    for key in want:
+        assert torch.equal(want[key], have[key]), key

@@ -36,6 +36,7 @@ noise) and other, frozen modules (a distillation teacher).
 
 from __future__ import annotations
 
+import abc
 import logging
 import math
 import time
@@ -177,28 +178,32 @@ def build_optimizer(
     return torch.optim.SGD(parameters, lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
 
 
-class Updates:
+class Updates(abc.ABC):
     """The weight updates of one stage: optimizer(s), learning-rate schedule(s) and loss scaler(s).
 
     :class:`Trainer` calls :meth:`step` once per batch and :meth:`step_epoch` once per epoch, and
     stores :meth:`state_dict` in every checkpoint (restored with :meth:`load_state_dict` on resume).
     """
 
+    @abc.abstractmethod
     def step(self, batch: tuple[torch.Tensor, ...], epoch: int, index: int) -> tuple[float, dict[str, float]]:
         """Update on one batch; return the (finite) training loss and extra values to log."""
         raise NotImplementedError
 
-    def step_epoch(self) -> None:
+    def step_epoch(self) -> None:  # noqa: B027 -- optional hook, no per-epoch schedule by default
         """End of an epoch (per-epoch schedules)."""
 
+    @abc.abstractmethod
     def lr(self) -> float:
         """The learning rate to log."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def state_dict(self) -> dict[str, Any]:
         """Checkpoint entries ``optimizer``, ``scheduler`` and ``scaler``."""
         raise NotImplementedError
 
+    @abc.abstractmethod
     def load_state_dict(self, payload: Mapping[str, Any]) -> None:
         """Restore from a checkpoint written with :meth:`state_dict`'s entries."""
         raise NotImplementedError

@@ -17,7 +17,7 @@ from calobench.errors import ConfigError
 from calobench.generator.torch_base import WEIGHTS_FILE
 from calobench.geometry import builtin_geometry
 from calobench.plugins import generators
-from calobench.testing import check_generator_contract
+from calobench.testing import assert_same_weights, check_generator_contract, straight_and_resumed
 
 
 class Interrupt(Exception):
@@ -102,24 +102,10 @@ def test_student_needs_a_teacher(photon_data, tmp_path):
 def test_interrupted_teacher_resumes_to_identical_weights(stage, tmp_path):
     train, valid = tiny_showers(n=96, seed=0), tiny_showers(n=32, seed=1)
     config = {"flow1_epochs": 2, "flow2_epochs": 2, "flow2_dropout": 0.1}
-    reference = CaloFlowTeacher(train.geometry, config, preset="smoke")
-    reference.fit(train, valid, seed=5, workdir=tmp_path / "straight")
-
-    interrupted = CaloFlowTeacher(train.geometry, config, preset="smoke")
-
-    def stop(stage_name, record):
-        if stage_name == stage and record["epoch"] == 0:
-            raise Interrupt
-
-    interrupted.callbacks.append(stop)
-    with pytest.raises(Interrupt):
-        interrupted.fit(train, valid, seed=5, workdir=tmp_path / "resumed")
-    resumed = CaloFlowTeacher(train.geometry, config, preset="smoke")
-    resumed.fit(train, valid, seed=5, workdir=tmp_path / "resumed")
-    expected, got = reference.modules.state_dict(), resumed.modules.state_dict()
-    assert expected.keys() == got.keys()
-    for key in expected:
-        assert torch.equal(expected[key], got[key]), key
+    reference, resumed = straight_and_resumed(
+        lambda: CaloFlowTeacher(train.geometry, config, preset="smoke"), train, valid, stage, tmp_path
+    )
+    assert_same_weights(reference, resumed)
 
 
 def test_interrupted_student_resumes_to_identical_weights(trained_teacher, tmp_path):

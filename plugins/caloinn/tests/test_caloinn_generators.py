@@ -13,14 +13,10 @@ from calobench.errors import ConfigError
 from calobench.generator.torch_base import WEIGHTS_FILE
 from calobench.geometry import Geometry, builtin_geometry
 from calobench.plugins import generators
-from calobench.testing import check_generator_contract
+from calobench.testing import assert_same_weights, check_generator_contract, straight_and_resumed
 
 GENERATORS = {"caloinn": CaloINN, "caloinn-vae": CaloVAEINN}
 CASES = [(name, geometry) for name, cls in GENERATORS.items() for geometry in cls.supported_geometries]
-
-
-class Interrupt(Exception):
-    pass
 
 
 def _sample_sizes(geometry: str) -> tuple[int, int]:
@@ -131,24 +127,10 @@ def test_cubic_spline_option_trains_and_samples():
 def test_interrupted_training_resumes_to_identical_weights(name, stage, config, tmp_path):
     cls = GENERATORS[name]
     train, valid = tiny_showers(n=96, seed=0), tiny_showers(n=32, seed=1)
-    reference = cls(train.geometry, config, preset="smoke")
-    reference.fit(train, valid, seed=5, workdir=tmp_path / "straight")
-
-    interrupted = cls(train.geometry, config, preset="smoke")
-
-    def stop(stage_name, record):
-        if stage_name == stage and record["epoch"] == 0:
-            raise Interrupt
-
-    interrupted.callbacks.append(stop)
-    with pytest.raises(Interrupt):
-        interrupted.fit(train, valid, seed=5, workdir=tmp_path / "resumed")
-    resumed = cls(train.geometry, config, preset="smoke")
-    resumed.fit(train, valid, seed=5, workdir=tmp_path / "resumed")
-    expected, got = reference.modules.state_dict(), resumed.modules.state_dict()
-    assert expected.keys() == got.keys()
-    for key in expected:
-        assert torch.equal(expected[key], got[key]), key
+    reference, resumed = straight_and_resumed(
+        lambda: cls(train.geometry, config, preset="smoke"), train, valid, stage, tmp_path
+    )
+    assert_same_weights(reference, resumed)
     for checkpoint in (tmp_path / "resumed").glob("*.pt"):
         torch.load(checkpoint, map_location="cpu", weights_only=True)
 

@@ -17,11 +17,7 @@ from calobench.generator.base import parse_override, resolve_config
 from calobench.generator.torch_base import WEIGHTS_FILE
 from calobench.geometry import builtin_geometry
 from calobench.plugins import generators
-from calobench.testing import check_generator_contract
-
-
-class Interrupt(Exception):
-    pass
+from calobench.testing import assert_same_weights, check_generator_contract, straight_and_resumed
 
 
 @pytest.fixture(scope="module")
@@ -93,24 +89,10 @@ def test_three_stages_in_order_and_sampling_above_threshold(photon_data):
 def test_interrupted_training_resumes_bit_identical(stage, photon_data, tmp_path):
     train, valid = photon_data
     config = {"epl_epochs": 2, "vae_epochs": 2, "flow_epochs": 2}
-    reference = CaloMan(train.geometry, config, preset="smoke")
-    reference.fit(train, valid, seed=5, workdir=tmp_path / "straight")
-
-    interrupted = CaloMan(train.geometry, config, preset="smoke")
-
-    def stop(stage_name, record):
-        if stage_name == stage and record["epoch"] == 0:
-            raise Interrupt
-
-    interrupted.callbacks.append(stop)
-    with pytest.raises(Interrupt):
-        interrupted.fit(train, valid, seed=5, workdir=tmp_path / "resumed")
-    resumed = CaloMan(train.geometry, config, preset="smoke")
-    resumed.fit(train, valid, seed=5, workdir=tmp_path / "resumed")
-    expected, got = reference.modules.state_dict(), resumed.modules.state_dict()
-    assert expected.keys() == got.keys()
-    for key in expected:
-        assert torch.equal(expected[key], got[key]), key
+    reference, resumed = straight_and_resumed(
+        lambda: CaloMan(train.geometry, config, preset="smoke"), train, valid, stage, tmp_path
+    )
+    assert_same_weights(reference, resumed)
     energies = valid.incident_energies
     np.testing.assert_array_equal(reference.sample(energies, seed=3), resumed.sample(energies, seed=3))
 
