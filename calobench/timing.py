@@ -3,8 +3,9 @@
 For each batch size, one warm-up call and then ``repeats`` timed calls of ``generator.sample``;
 each call returns a float32 array on the host, so the device-to-host transfer is included, and
 CUDA work is synchronized before the clock starts. Reported: milliseconds per shower, mean and
-standard deviation over the repeats. A call longer than ``max_seconds`` reduces the number of
-repeats for that batch size (recorded), so that a slow model on a CPU cannot stall a suite.
+standard deviation over the repeats. Where ``repeats`` calls would take longer than ``max_seconds``
+(judged from the warm-up call), fewer are timed -- at least one, the number recorded -- so that a
+slow model on a CPU cannot stall a suite.
 """
 
 from __future__ import annotations

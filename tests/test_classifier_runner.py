@@ -47,9 +47,9 @@ def _features(showers: Showers) -> HighLevelFeatures:
 @pytest.mark.parametrize("mode", ["low", "high"])
 def test_identical_distributions_give_auc_near_one_half(samples: dict, mode: str) -> None:
     # 600 validation showers per class: one run's AUC has a null spread of about 0.017; the mean of
-    # three runs is allowed 0.05 (about 3 sigma with the calibration's own noise).
+    # the quick preset's two runs is allowed 0.05 (about 3 sigma with the calibration's own noise).
     result = classifier_test(mode, samples["reference"], samples["other"], preset="quick", seed=1, progress=False)
-    assert len(result.auc_runs) == 3 and result.n_per_class == N
+    assert len(result.auc_runs) == 2 and result.n_per_class == N
     assert abs(result.auc - 0.5) < 0.05, result.auc_runs
     assert abs(result.jsd) < 0.05, result.jsd_runs
 

@@ -265,7 +265,16 @@ def run_model(
         log.info("[%s seed %d] timing generation at batch sizes %s", model, seed, list(suite.timing_batch_sizes))
         _, generator = _step("timing", load_run_model, run_dir, device=device)
         pool = run_incident_energies(run_dir)
-        timing = _step("timing", time_generator, generator, pool, suite.timing_batch_sizes, suite.timing_repeats, seed)
+        timing = _step(
+            "timing",
+            time_generator,
+            generator,
+            pool,
+            suite.timing_batch_sizes,
+            suite.timing_repeats,
+            seed,
+            suite.timing_max_seconds,
+        )
         _remember(run_dir, steps, "timing", timing)
 
     return {

@@ -15,6 +15,7 @@ Suites are TOML files in ``leaderboards/suites/`` (shipped with the package)::
     [timing]
     batch_sizes = [1, 100, 1000]
     repeats = 3
+    max_seconds = 60                 # optional: fewer repeats where repeats x one call would exceed it
     [model.caloflow-teacher]         # optional per-model settings
     preset = "quick"
     set = { epochs = 5 }
@@ -59,6 +60,7 @@ class Suite:
     seeds: tuple[int, ...]
     timing_batch_sizes: tuple[int, ...]
     timing_repeats: int
+    timing_max_seconds: float = 60.0
     device: str = "auto"
     reference_showers: int | None = None
     published: str | None = None
@@ -118,6 +120,13 @@ def _names(value: Any, what: str) -> tuple[str, ...] | None:
     return tuple(value)
 
 
+def _positive_seconds(value: Any) -> float:
+    seconds = float(value)
+    if not seconds > 0:
+        raise ValueError(f"timing.max_seconds must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
 def _suite_from_dict(data: dict[str, Any], path: Path) -> Suite:
     timing = data.get("timing", {})
     settings = {
@@ -139,6 +148,7 @@ def _suite_from_dict(data: dict[str, Any], path: Path) -> Suite:
         seeds=seeds,
         timing_batch_sizes=tuple(int(b) for b in timing.get("batch_sizes", [1, 100, 10000])),
         timing_repeats=int(timing.get("repeats", 10)),
+        timing_max_seconds=_positive_seconds(timing.get("max_seconds", 60.0)),
         device=str(data.get("device", "auto")),
         reference_showers=int(reference_showers) if reference_showers is not None else None,
         published=data.get("published"),

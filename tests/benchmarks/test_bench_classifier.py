@@ -4,11 +4,11 @@ Run with ``python -m pytest tests/benchmarks/test_bench_classifier.py --benchmar
 (minutes on 2 cores; the AUC and JSD are printed and stored in the benchmark JSON's ``extra_info``).
 
 Timing:
-* one quick-preset low-level run (one classifier, not the preset's three) on 2 x 10,000 showers;
+* one quick-preset low-level run (one classifier, not the preset's two) on 2 x 10,000 showers;
 * one paper-preset epoch (3 x 2048 DNN, batch 1000) on 2 x 10,000 showers, including the
   evaluation of the test and validation splits.
 
-Acceptance (quick preset, 3 runs, two independent samples of 50,000 showers; each "generated"
+Acceptance (quick preset, its runs, two independent samples of 50,000 showers; each "generated"
 sample is the second independent sample, perturbed):
 * unperturbed: low-level AUC within 0.5 +- 0.03;
 * voxel energies x 1.05: low- and high-level AUC > 0.85 and within 0.01 of the AUC of the

@@ -2,8 +2,10 @@
 
 ``paper`` is the CaloChallenge configuration (arXiv 2410.21611): DNN 3 x 2048 LeakyReLU on the raw
 inputs, Adam 2e-4, batch 1000, 50 epochs, 10 runs. ``quick`` is a lighter network for the CPU:
-3 x 256, Adam 1e-3, batch 250, 15 epochs, 3 runs, with the inputs whitened (ZCA, fitted on the
-training split; raw above 2048 inputs, see :func:`.training.input_transform`). Whitening is an
+3 x 256, Adam 1e-3, batch 250, 15 epochs, 2 runs (their mean and spread; the runs are what a
+DNN evaluation costs, and the quick suite trains three DNNs for each of its models), with the
+inputs whitened (ZCA, fitted on the training split; raw above 2048 inputs, see
+:func:`.training.input_transform`). Whitening is an
 invertible affine map, so it changes no information, only how fast a small network finds narrow
 directions such as ``log10 E_tot - log10 E_inc``: without it the quick high-level DNN does not
 see a 5 % energy-scale shift at all in 15 epochs. The CNNs get per-voxel standardized inputs
@@ -45,7 +47,7 @@ _DNN: _Presets = {
         "epochs": 15,
         "batch_size": 250,
         "lr": 1e-3,
-        "n_runs": 3,
+        "n_runs": 2,
         "eval_batch_size": 10_000,
     },
     "paper": {
