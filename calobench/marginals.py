@@ -25,6 +25,7 @@ only tensors and numbers (checkpoints load with ``weights_only=True``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,12 +55,54 @@ class VoxelMarginals:
         max_discrete: int = 32,
     ) -> "VoxelMarginals":
         """Tabulate (N,) incident energies in MeV and (N, V) fractions voxel / E_inc."""
+        fractions = torch.as_tensor(fractions)
+        return cls._tabulate(
+            incident,
+            fractions.shape[1],
+            lambda rows: fractions[rows].double(),
+            n_quantiles,
+            n_energy_bins,
+            max_discrete,
+        )
+
+    @classmethod
+    def fit_energies(
+        cls,
+        incident: torch.Tensor,
+        energies: torch.Tensor,
+        n_quantiles: int = 64,
+        n_energy_bins: int = 10,
+        max_discrete: int = 32,
+    ) -> "VoxelMarginals":
+        """Tabulate (N,) incident energies and (N, V) voxel energies, both in MeV: the fractions are
+        formed one energy bin at a time in float64, so the voxels are never copied whole."""
+        energies = torch.as_tensor(energies)
+        incident64 = torch.as_tensor(incident, dtype=torch.float64).reshape(-1)
+        return cls._tabulate(
+            incident,
+            energies.shape[1],
+            lambda rows: energies[rows].double() / incident64[rows, None],
+            n_quantiles,
+            n_energy_bins,
+            max_discrete,
+        )
+
+    @classmethod
+    def _tabulate(
+        cls,
+        incident: torch.Tensor,
+        n_voxels: int,
+        fractions_of: Callable[[torch.Tensor], torch.Tensor],
+        n_quantiles: int,
+        n_energy_bins: int,
+        max_discrete: int,
+    ) -> "VoxelMarginals":
+        """The tables, from ``fractions_of(rows)``: the (len(rows), V) float64 fractions of those showers."""
         if n_quantiles < 2:
             raise ValueError(f"n_quantiles must be >= 2, got {n_quantiles}")
         if len(incident) == 0:
             raise ValueError("no showers to tabulate")
         log_energy = torch.log(torch.as_tensor(incident, dtype=torch.float64).reshape(-1))
-        fractions = torch.as_tensor(fractions, dtype=torch.float64)
         unique = torch.unique(log_energy)
         discrete = len(unique) <= max_discrete and len(log_energy) >= 2 * len(unique)
         if discrete:
@@ -71,7 +114,6 @@ class VoxelMarginals:
         marginals = cls(edges, bool(discrete), torch.empty(0), torch.empty(0))
         bins = marginals.bins(log_energy.exp())
         n_bins = len(edges) if discrete else len(edges) + 1
-        n_voxels = fractions.shape[1]
         levels = torch.linspace(0, 1, n_quantiles, dtype=torch.float64)
         p_zero = torch.ones((n_bins, n_voxels), dtype=torch.float64)
         quantiles = torch.zeros((n_bins, n_voxels, n_quantiles), dtype=torch.float64)
@@ -80,10 +122,11 @@ class VoxelMarginals:
             rows = torch.nonzero(bins == b).view(-1)
             if len(rows) == 0:
                 continue
-            values = torch.sort(fractions[rows], dim=0).values
+            values = torch.sort(fractions_of(rows), dim=0).values
             n_zero = (values <= 0).sum(dim=0)
             n_nonzero = len(rows) - n_zero
             p_zero[b] = n_zero.double() / len(rows)
+            # quantile j of the non-zero part: linear interpolation between order statistics
             position = n_zero[None, :] + levels[:, None] * (n_nonzero - 1).clamp_min(0)[None, :]
             low = position.floor().long().clamp(max=len(rows) - 1)
             high = (low + 1).clamp(max=len(rows) - 1)

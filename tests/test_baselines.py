@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from calobench.errors import ConfigError
 from calobench.generator.baselines import SimulatorTruth, UncorrelatedVoxels
@@ -62,16 +63,18 @@ def test_discrete_energies_get_one_bin_each():
         voxels[energies == energy, k] = 0.5 * energy  # each energy fills only voxel k
     model = UncorrelatedVoxels(geometry, preset="smoke")
     model.fit(Showers(energies, voxels, geometry))
-    assert model.discrete and np.allclose(np.exp(model.log_energies), [1024.0, 8192.0, 65536.0])
+    marginals = model.marginals
+    assert marginals.discrete and np.allclose(marginals.log_energies.exp(), [1024.0, 8192.0, 65536.0])
     sample = model.sample(np.array([1000.0, 9000.0, 70000.0]), seed=0)
     np.testing.assert_allclose(sample[:, :3], np.diag([500.0, 4500.0, 35000.0]), rtol=1e-6)
     assert (sample[:, 3:] == 0).all()
 
 
 def test_continuous_energies_get_quantile_bins(showers, trained):
-    assert not trained.discrete
-    assert len(trained.log_energies) == trained.config["n_energy_bins"] - 1
-    counts = np.bincount(trained._bins(np.log(showers.incident_energies)))
+    marginals = trained.marginals
+    assert not marginals.discrete
+    assert len(marginals.log_energies) == trained.config["n_energy_bins"] - 1
+    counts = np.bincount(marginals.bins(torch.from_numpy(showers.incident_energies)).numpy())
     assert counts.min() >= N // trained.config["n_energy_bins"] - 1
 
 
