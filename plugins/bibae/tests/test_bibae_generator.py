@@ -15,11 +15,7 @@ from calobench.errors import ConfigError
 from calobench.generator.torch_base import WEIGHTS_FILE
 from calobench.geometry import builtin_geometry
 from calobench.plugins import generators
-from calobench.testing import check_generator_contract
-
-
-class Interrupt(Exception):
-    pass
+from calobench.testing import assert_same_weights, check_generator_contract, straight_and_resumed
 
 
 @pytest.fixture(scope="module")
@@ -118,41 +114,20 @@ def test_samplers_and_post_processor_need_their_training(photons):
 RESUME_CONFIG = {"epochs": 2, "pp_epochs": 2, "flow_epochs": 2, "max_train_showers": 64}
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> BIBAE:
-    train, valid = tiny_showers(n=64, seed=0), tiny_showers(n=16, seed=1)
-    reference = BIBAE(train.geometry, RESUME_CONFIG, preset="smoke")
-    reference.fit(train, valid, seed=3, workdir=tmp_path_factory.mktemp("straight"))
-    return reference
-
-
 # the adversarial stage (three optimizers) and a plain stage after it; every stage resumes the same way
 @pytest.mark.parametrize("stage", ["bibae", "post"])
-def test_interrupted_training_resumes_bit_identically(stage, uninterrupted, tmp_path):
+def test_interrupted_training_resumes_bit_identically(stage, tmp_path):
     train, valid = tiny_showers(n=64, seed=0), tiny_showers(n=16, seed=1)
-    reference = uninterrupted
-    interrupted = BIBAE(train.geometry, RESUME_CONFIG, preset="smoke")
-
-    def stop(stage_name, record):
-        if stage_name == stage and record["epoch"] == 0:
-            raise Interrupt
-
-    interrupted.callbacks.append(stop)
-    with pytest.raises(Interrupt):
-        interrupted.fit(train, valid, seed=3, workdir=tmp_path / "resumed")
-    resumed = BIBAE(train.geometry, RESUME_CONFIG, preset="smoke")
-    resumed.fit(train, valid, seed=3, workdir=tmp_path / "resumed")
-    expected, got = reference.modules.state_dict(), resumed.modules.state_dict()
-    assert expected.keys() == got.keys()
-    for key in expected:
-        assert torch.equal(expected[key], got[key]), key
+    reference, resumed = straight_and_resumed(
+        lambda: BIBAE(train.geometry, RESUME_CONFIG, preset="smoke"), train, valid, stage, tmp_path, seed=3
+    )
+    assert_same_weights(reference, resumed)
     assert torch.equal(reference.kde.points, resumed.kde.points)
     assert reference.kde.bandwidth == resumed.kde.bandwidth
     energies = valid.incident_energies
     for sampler in ("normal", "kde", "flow"):
         reference.config["latent_sampler"] = resumed.config["latent_sampler"] = sampler
         np.testing.assert_array_equal(reference.sample(energies, seed=1), resumed.sample(energies, seed=1))
-    reference.config["latent_sampler"] = "normal"
 
 
 def test_checkpoints_load_with_weights_only(photons, tmp_path):
