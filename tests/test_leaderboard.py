@@ -12,11 +12,11 @@ from calobench_example import MeanShower
 
 from calobench.cli.main import main
 from calobench.datasets import DatasetSpec, FileSpec
-from calobench.errors import ConfigError
+from calobench.errors import ConfigError, RegistryError
 from calobench.formats import write_showers
 from calobench.leaderboard import runner as runner_module
 from calobench.leaderboard.render import render_suite, stale_files, write_page
-from calobench.leaderboard.runner import SuitePaths, ordered_models, run_suite
+from calobench.leaderboard.runner import SuitePaths, ordered_models, run_suite, suite_metric_names
 from calobench.leaderboard.suites import load_suite
 from calobench.plugins import PluginHost, set_host
 from calobench.registry import Provider
@@ -230,6 +230,18 @@ def test_shipped_suites_parse():
         "calochallenge-ds3",
     ):
         assert load_suite(name).preset == "paper"
+
+
+def test_excluded_metrics_leave_the_suite(tmp_path):
+    quick = load_suite("quick")
+    names = suite_metric_names(quick)
+    assert names is not None and "classifier_low" in names and "classifier_high" in names
+    assert "classifier_low_normed" not in names
+    path = tmp_path / "typo.toml"
+    path.write_text('name = "typo"\ndataset = "synthetic-ds1-photons"\nexclude_metrics = ["classifier_low_norm"]\n')
+    with pytest.raises(RegistryError, match="did you mean .classifier_low_normed"):
+        run_suite(load_suite(path), root=tmp_path / "lb")
+    assert not (tmp_path / "lb").exists()
 
 
 def test_histograms_share_reference_binning(host, tmp_path):

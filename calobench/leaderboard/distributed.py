@@ -45,6 +45,7 @@ from calobench.leaderboard.runner import (
     reusable_result,
     run_and_record,
     selected_models,
+    suite_metric_names,
 )
 from calobench.leaderboard.suites import Suite
 from calobench.locking import LockError, exclusive
@@ -189,6 +190,7 @@ def run_suite_distributed(
     """
     paths = SuitePaths(root, suite.name)
     wanted = selected_models(suite, models)
+    suite_metric_names(suite)  # an unknown excluded metric fails before any work
     device = device or suite.device
     paths.directory.mkdir(parents=True, exist_ok=True)
     with exclusive(paths.directory, f"leaderboard suite {suite.name!r} in {paths.directory}"):

@@ -149,6 +149,21 @@ def _dependency_overrides(cls: Any, paths: SuitePaths, seed: int, results: dict[
     return overrides
 
 
+def suite_metric_names(suite: Suite) -> list[str] | None:
+    """The metric names a suite evaluates (None: every registered one): its ``metrics`` less its
+    ``exclude_metrics``, each of which must be a registered metric."""
+    chosen = list(suite.metrics) if suite.metrics else None
+    if not suite.excluded_metrics:
+        return chosen
+    from calobench.evaluation.runner import select_metrics
+    from calobench.plugins import metrics
+
+    registry = metrics()
+    for name in suite.excluded_metrics:
+        registry.get(name)  # raises with suggestions
+    return [m.name for m in select_metrics(chosen) if m.name not in suite.excluded_metrics]
+
+
 def _step(name: str, function: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return function(*args, **kwargs)
@@ -251,7 +266,7 @@ def run_model(
             str(generated),
             reference if len(reference) > 1 else str(reference[0]),
             dataset=suite.dataset,
-            metrics=list(suite.metrics) if suite.metrics else None,
+            metrics=suite_metric_names(suite),
             preset=suite.metrics_preset,
             seed=seed,
             device=device,
@@ -354,6 +369,7 @@ def run_suite(
     """Run (or resume) a suite; see the module docstring. Returns what happened per model."""
     paths = SuitePaths(root, suite.name)
     wanted = selected_models(suite, models)
+    suite_metric_names(suite)  # an unknown excluded metric fails before any work
     paths.directory.mkdir(parents=True, exist_ok=True)
     with exclusive(paths.directory, f"leaderboard suite {suite.name!r} in {paths.directory}"):
         return _run_locked(suite, paths, wanted, device or suite.device, fresh)

@@ -8,6 +8,7 @@ Suites are TOML files in ``leaderboards/suites/`` (shipped with the package)::
     models = "all"                   # every registered generator, or a list of names
     preset = "quick"                 # default model preset
     metrics = "all"                  # or a list of metric names
+    exclude_metrics = []             # optional: names left out of "all" (or of the list)
     metrics_preset = "quick"
     seeds = [0]
     reference_showers = 10000        # optional cap on the evaluation sample
@@ -61,6 +62,7 @@ class Suite:
     timing_batch_sizes: tuple[int, ...]
     timing_repeats: int
     timing_max_seconds: float = 60.0
+    excluded_metrics: tuple[str, ...] = ()
     device: str = "auto"
     reference_showers: int | None = None
     published: str | None = None
@@ -144,6 +146,7 @@ def _suite_from_dict(data: dict[str, Any], path: Path) -> Suite:
         models=_names(data.get("models", "all"), "models"),
         preset=str(data.get("preset", "quick")),
         metrics=_names(data.get("metrics", "all"), "metrics"),
+        excluded_metrics=_names(data.get("exclude_metrics", []), "exclude_metrics") or (),
         metrics_preset=str(data.get("metrics_preset", "quick")),
         seeds=seeds,
         timing_batch_sizes=tuple(int(b) for b in timing.get("batch_sizes", [1, 100, 10000])),
