@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shlex
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -321,6 +323,17 @@ def test_slurm_job_script_from_options_and_dask_config(tmp_path, capsys):
         "export CALOBENCH_DATA=",
     ):
         assert expected in script, (expected, script)
+    # the nanny on the node reads the exported configuration and spawns workers without the malloc
+    # setting that slows torch down (clusters.NANNY_ENVIRON_UNSET)
+    export = next(line for line in script.splitlines() if "PRE_SPAWN_ENVIRON" in line)
+    probe = "from distributed.nanny import _get_env_variables as g; print(g('distributed.nanny.pre-spawn-environ'))"
+    shown = subprocess.run(
+        ["bash", "-c", f"{export}\n{shlex.quote(sys.executable)} -c {shlex.quote(probe)}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "OMP_NUM_THREADS" in shown and "MALLOC_TRIM_THRESHOLD_" not in shown, shown
 
 
 @needs_jobqueue
@@ -363,3 +376,30 @@ def test_a_task_waits_for_the_run_directory_lock(tmp_path):
         holder.kill()
         holder.wait(timeout=30)
     assert 0.5 < waited < 30
+
+
+@needs_dask
+def test_local_workers_start_without_the_malloc_trim_setting(monkeypatch):
+    from calobench.leaderboard.clusters import NANNY_ENVIRON_UNSET, open_sweep
+
+    monkeypatch.delenv(NANNY_ENVIRON_UNSET, raising=False)
+    with open_sweep(ClusterOptions(kind="local", workers=1), "cpu") as sweep:
+        seen = sweep.client.submit(os.environ.get, NANNY_ENVIRON_UNSET, "unset", pure=False).result()
+    assert seen == "unset"
+
+
+def test_tasks_others_wait_for_go_first():
+    from types import SimpleNamespace
+
+    from calobench.leaderboard.distributed import chain_priorities
+
+    needs = {"teacher": {}, "student": {"teacher_checkpoint": "teacher"}, "grader": {"student": "student"}, "solo": {}}
+    registry = SimpleNamespace(get=lambda name: SimpleNamespace(dependencies=needs[name]))
+    assert chain_priorities(["solo", "teacher", "student", "grader"], registry) == {
+        "solo": 0,
+        "teacher": 2,
+        "student": 1,
+        "grader": 0,
+    }
+    # a dependency outside the selected models does not count
+    assert chain_priorities(["solo", "student"], registry) == {"solo": 0, "student": 0}

@@ -31,6 +31,12 @@ JOB_OPTIONS = ("queue", "account", "walltime", "cores", "memory", "disk", "proce
 SLURM_ONLY = ("queue", "account", "walltime")
 #: Times a task is started again after it raised or its worker died.
 DEFAULT_RETRIES = 2
+#: Dask's nannies start their workers with ``MALLOC_TRIM_THRESHOLD_=65536``. Setting it at all turns
+#: off glibc's dynamic mmap threshold, so every tensor buffer above 128 KiB is a fresh mmap/munmap
+#: pair and torch training runs about 3x slower (a CaloFlow Flow-II step on one thread: 2,372
+#: showers/s in a plain process, 756 with the variable, 653 in a Dask worker, 2,314 in a worker
+#: without it). calobench's workers start without it.
+NANNY_ENVIRON_UNSET = "MALLOC_TRIM_THRESHOLD_"
 
 
 class ClusterError(CalobenchError):
@@ -227,6 +233,9 @@ def job_cluster_arguments(options: ClusterOptions, gpu_tasks: bool) -> dict[str,
     from calobench.paths import DATA_ENV, data_dir
 
     prologue.append(f"export {DATA_ENV}={data_dir()}")  # the workers read the driver's data directory
+    # dask reads this variable as configuration: the nanny on the node spawns its workers without
+    # the malloc setting (see NANNY_ENVIRON_UNSET)
+    prologue.append(f"export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON='{{\"{NANNY_ENVIRON_UNSET}\": None}}'")
     kwargs["job_script_prologue"] = prologue
     return kwargs
 
@@ -280,6 +289,8 @@ def open_sweep(options: ClusterOptions, device: str) -> Iterator[Sweep]:
         # a worker that dies during a task (killed, out of memory, end of a job's walltime) makes the
         # task "suspicious"; the scheduler reschedules it up to this many times
         stack.enter_context(dask.config.set({"distributed.scheduler.allowed-failures": options.task_retries}))
+        # local nannies run in this process and read this configuration (see NANNY_ENVIRON_UNSET)
+        stack.enter_context(dask.config.set({f"distributed.nanny.pre-spawn-environ.{NANNY_ENVIRON_UNSET}": None}))
         if options.scheduler is not None:
             client = stack.enter_context(Client(options.scheduler))
             description = f"the scheduler at {options.scheduler}"

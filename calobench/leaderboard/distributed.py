@@ -17,6 +17,10 @@ released the dead worker's run-directory lock. A task that never succeeds gets a
 result file written by the driver (stage ``worker``), and its dependents fail in stage
 ``dependencies``, as in the serial run.
 
+Tasks that other tasks wait for go first (Dask priorities, :func:`chain_priorities`): the
+CaloFlow teacher starts while the independent models run beside it, instead of after them with its
+student waiting at the end of the sweep.
+
 Workers must see the driver's files at the same paths (a shared file system, the same
 ``CALOBENCH_DATA``, the same calobench and plugins installed).
 """
@@ -161,6 +165,21 @@ def sweep_task(
     return TaskOutcome(result, False, worker, time.perf_counter() - started)
 
 
+def chain_priorities(models: list[str], registry: Any) -> dict[str, int]:
+    """Dask priority of each model's task: the length of the longest chain of the suite's models
+    waiting for it (0 when none does), so that the critical path starts first. ``models`` must be
+    free of dependency cycles (:func:`~calobench.leaderboard.runner.selected_models` checks)."""
+    dependents = {m: [n for n in models if m in registry.get(n).dependencies.values()] for m in models}
+    depth: dict[str, int] = {}
+
+    def chain(model: str) -> int:
+        if model not in depth:
+            depth[model] = max((1 + chain(d) for d in dependents[model]), default=0)
+        return depth[model]
+
+    return {model: chain(model) for model in models}
+
+
 @dataclass
 class _Submitted:
     model: str
@@ -234,6 +253,7 @@ def _sweep_locked(
     level = logging.getLogger("calobench").getEffectiveLevel()
     _forward_logging(client, level)
     submitted: list[_Submitted] = []
+    priorities = chain_priorities(wanted, registry)
     for seed in suite.seeds:
         results: dict[str, Any] = {}  # model -> finished result, or the future of its task
         for model in wanted:
@@ -263,6 +283,7 @@ def _sweep_locked(
                 key=f"calobench-{suite.name}-{label}-{uuid.uuid4().hex[:8]}",
                 resources=resources,
                 retries=retries,
+                priority=priorities[model],
                 pure=False,
             )
             results[model] = future
