@@ -254,9 +254,13 @@ def _sweep_locked(
     _forward_logging(client, level)
     submitted: list[_Submitted] = []
     priorities = chain_priorities(wanted, registry)
+    # submitted in priority order too: an idle worker takes the first task it is offered, before
+    # later submissions are prioritized (a dependency outranks what depends on it, so it still
+    # comes first)
+    by_priority = sorted(wanted, key=lambda name: -priorities[name])
     for seed in suite.seeds:
         results: dict[str, Any] = {}  # model -> finished result, or the future of its task
-        for model in wanted:
+        for model in by_priority:
             label = f"{model}-seed{seed}"
             if fresh:
                 forget(paths, model, seed)
