@@ -54,8 +54,12 @@ class CaloINN(CaloINNGenerator):
         self.condition_std = 1.0
 
     def fit_preprocessing(self, train: Showers) -> None:
-        """u0 scale, threshold, and the standardization of the condition log2(E_inc / GeV)."""
+        """u0 scale, threshold, and -- only with ``standardize_condition`` -- the training mean and
+        width of the condition ``log2(E_inc / GeV)``; by default the condition is fed as published."""
         self.fit_constants(train)
+        self.condition_mean, self.condition_std = 0.0, 1.0
+        if not self.config.get("standardize_condition", False):
+            return
         condition = log2_energy(torch.as_tensor(np.asarray(train.incident_energies, dtype=np.float64)))
         self.condition_mean = float(condition.mean())
         self.condition_std = float(condition.std()) if len(condition) > 1 and float(condition.std()) > 0 else 1.0
@@ -68,7 +72,8 @@ class CaloINN(CaloINNGenerator):
         self.condition_mean, self.condition_std = (float(v) for v in state["condition"])
 
     def condition(self, incident_mev: torch.Tensor) -> torch.Tensor:
-        """The flow's context: ``log2(E_inc / GeV)``, standardized with the training mean and width."""
+        """The flow's context: ``log2(E_inc / GeV)`` (standardized with the stored training mean and
+        width for ``standardize_condition`` and for runs made before it existed)."""
         return (log2_energy(incident_mev) - self.condition_mean) / self.condition_std
 
     def build_modules(self) -> dict[str, nn.Module]:

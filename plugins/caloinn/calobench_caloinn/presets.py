@@ -47,6 +47,7 @@ _INN_COMMON: dict[str, Any] = {
     "max_valid_showers": None,
     "optimizer": "adamw",
     "weight_decay": 0.01,
+    "standardize_condition": False,
 }
 
 INN_PRESETS: dict[str, dict[str, Any]] = {
@@ -145,6 +146,7 @@ _VAE_COMMON: dict[str, Any] = {
     "vae_optimizer": "adam",
     "inn_optimizer": "adamw",
     "inn_weight_decay": 0.01,
+    "standardize_condition": False,
 }
 
 VAE_PRESETS: dict[str, dict[str, Any]] = {

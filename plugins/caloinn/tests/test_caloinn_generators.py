@@ -149,3 +149,38 @@ def test_saved_weights_load_with_weights_only(name, tmp_path):
     torch.testing.assert_close(
         torch.as_tensor(restored.sample(energies, seed=4)), torch.as_tensor(model.sample(energies, seed=4))
     )
+
+
+def test_the_condition_is_log2_of_the_incident_energy_in_gev_as_published():
+    """INN and latent INN see log2(E_inc / GeV) itself (models.md sec. 2.3, the ecae card's
+    ``log_cond``); ``standardize_condition`` gives the training mean and width instead."""
+    train = tiny_showers(n=96, seed=0)
+    energies = torch.tensor([256.0, 1024.0, 4.0e6])
+    expected = torch.log2(energies / 1e3).reshape(-1, 1)
+    for cls in (CaloINN, CaloVAEINN):
+        published = cls(train.geometry, preset="smoke")
+        published.fit_preprocessing(train)
+        standardized = cls(train.geometry, {"standardize_condition": True}, preset="smoke")
+        standardized.fit_preprocessing(train)
+        log2 = torch.log2(torch.as_tensor(train.incident_energies, dtype=torch.float64) / 1e3)
+        if cls is CaloINN:
+            torch.testing.assert_close(published.condition(energies), expected)
+            scaled = standardized.condition(energies.double())
+        else:
+            torch.testing.assert_close(published._inn_context(expected), expected)
+            scaled = standardized._inn_context(expected.double()).double()
+        torch.testing.assert_close(
+            scaled, (expected.double() - log2.mean()) / log2.std(), rtol=1e-5, atol=1e-5, check_dtype=False
+        )
+
+
+def test_runs_saved_with_a_standardized_condition_keep_it():
+    """A VAE+INN saved before the latent INN's condition scale was stored keeps the VAE
+    condition's standardization on loading (the INN stores its offset and width in every run)."""
+    train = tiny_showers(n=96, seed=0)
+    model = CaloVAEINN(train.geometry, preset="smoke")
+    model.fit_preprocessing(train)
+    del model.statistics["inn_condition"]
+    log2 = torch.tensor([[0.5]])
+    mean, std = model.statistics["condition_mean"][0], model.statistics["condition_std"][0]
+    torch.testing.assert_close(model._inn_context(log2), (log2 - mean) / std)
