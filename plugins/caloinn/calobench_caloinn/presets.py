@@ -183,6 +183,7 @@ VAE_PRESETS: dict[str, dict[str, Any]] = {
             "smear_kernel": 3,
             "smear_stride": 1,
             "decoder_noise": "empirical",
+            "u_noise": 1e-3,
             "inn_blocks": 6,
             "inn_hidden": 32,
             "max_train_showers": 60000,
