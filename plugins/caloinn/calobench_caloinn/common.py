@@ -71,6 +71,15 @@ class CaloINNGenerator(TorchGenerator):
         )
 
     # ------------------------------------------------------------------ preprocessing state
+    def condition_scale(self, log2_energies: torch.Tensor) -> tuple[float, float]:
+        """(offset, width) applied to the INN condition ``log2(E_inc / GeV)``: (0, 1), the condition
+        as published (models.md sec. 2.3, ``log_cond``), or with ``standardize_condition`` the
+        training mean and width (width 1 when the training energies do not vary)."""
+        if not self.config.get("standardize_condition", False):
+            return 0.0, 1.0
+        width = float(log2_energies.std()) if len(log2_energies) > 1 else 0.0
+        return float(log2_energies.mean()), width if width > 0 else 1.0
+
     def fit_constants(self, train: Showers) -> None:
         """u0 scale f (1, or 1.1 x the largest E_dep / E_inc above 1) and the readout threshold
         (config ``threshold_mev``; ``null``: just below the smallest non-zero voxel of the training data)."""

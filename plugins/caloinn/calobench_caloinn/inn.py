@@ -57,12 +57,8 @@ class CaloINN(CaloINNGenerator):
         """u0 scale, threshold, and -- only with ``standardize_condition`` -- the training mean and
         width of the condition ``log2(E_inc / GeV)``; by default the condition is fed as published."""
         self.fit_constants(train)
-        self.condition_mean, self.condition_std = 0.0, 1.0
-        if not self.config.get("standardize_condition", False):
-            return
         condition = log2_energy(torch.as_tensor(np.asarray(train.incident_energies, dtype=np.float64)))
-        self.condition_mean = float(condition.mean())
-        self.condition_std = float(condition.std()) if len(condition) > 1 and float(condition.std()) > 0 else 1.0
+        self.condition_mean, self.condition_std = self.condition_scale(condition)
 
     def preprocessing_state(self) -> dict[str, Any]:
         return {**super().preprocessing_state(), "condition": [self.condition_mean, self.condition_std]}

@@ -93,7 +93,7 @@ class CaloVAEINN(CaloINNGenerator):
             "condition_std": condition.std(dim=0).clamp_min(1e-3).float(),
             "mean_shares": shares.double().mean(dim=0).float(),
             "residual_edges": residual_edges(condition[:, 0]),
-            "inn_condition": self._inn_condition_scale(condition[:, 0]),
+            "inn_condition": torch.tensor(self.condition_scale(condition[:, 0])),
         }
         self._device_statistics = {}
 
@@ -211,14 +211,6 @@ class CaloVAEINN(CaloINNGenerator):
             mu, _ = vae.encode(logits, cond)
             residuals.append((logits - vae.decode(mu, cond)).cpu())
         self.modules["residuals"].fit(torch.cat(residuals), condition[:n, 0])
-
-    def _inn_condition_scale(self, log_energy: torch.Tensor) -> torch.Tensor:
-        """(offset, width) of the latent INN's context: (0, 1), i.e. ``log2(E_inc / GeV)`` as the
-        published card feeds it (``log_cond``), or the training mean and width with
-        ``standardize_condition``."""
-        if not self.config.get("standardize_condition", False):
-            return torch.tensor([0.0, 1.0])
-        return torch.stack([log_energy.mean(), log_energy.std().clamp_min(1e-3)]).float()
 
     def _inn_context(self, log_energy: torch.Tensor) -> torch.Tensor:
         """The latent INN's context: ``log2(E_inc / GeV)``, offset and scaled as stored (runs made

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from calobench.testing import write_random_file
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.sh"
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_gpu_check_script_trains_both_models_and_times_them(tmp_path: Path) -> None:
     data = write_random_file(tmp_path / "train.h5", "ds1-photons", n=200, seed=0)
     bin_dir = str(Path(sys.executable).parent)
