@@ -40,11 +40,20 @@ def inverse_logit(y: torch.Tensor, alpha: float = DEFAULT_ALPHA) -> torch.Tensor
 
 
 # ---------------------------------------------------------------------- u-space
-def energies_to_u(layer_energies: torch.Tensor, incident_energies: torch.Tensor, u0_scale: float = 1.0) -> torch.Tensor:
+def energies_to_u(
+    layer_energies: torch.Tensor,
+    incident_energies: torch.Tensor,
+    u0_scale: float = 1.0,
+    empty_tail: float = 0.0,
+) -> torch.Tensor:
     """(B, n) layer energies and (B,) E_inc (MeV) -> (B, n) layer-energy fractions in [0, 1].
 
     ``u0_scale`` is f in ``u_0 = E_dep / (f E_inc)``; it must exceed the largest E_dep / E_inc of the
     data (sampling calorimeters with the sampling fraction folded in, pions) for u_0 to stay below 1.
+    ``empty_tail`` is the value of ``u_i = E_i / sum_{j>=i} E_j`` where layer i and every layer behind
+    it are empty (0 / 0: any value gives back the energies). With 0 (CaloFlow's convention) the energy
+    a generator leaves over after the last non-empty layer lands in the last layer on inversion; with 1
+    in the first empty layer behind the shower.
     """
     total = layer_energies.sum(dim=1)
     columns = [total / (u0_scale * incident_energies)]
@@ -53,6 +62,8 @@ def energies_to_u(layer_energies: torch.Tensor, incident_energies: torch.Tensor,
     if n > 1:
         tiny = torch.finfo(layer_energies.dtype).tiny
         fractions = layer_energies[:, : n - 1] / remaining[:, : n - 1].clamp_min(tiny)
+        if empty_tail != 0.0:
+            fractions = torch.where(remaining[:, : n - 1] > 0, fractions, torch.full_like(fractions, empty_tail))
         columns.extend(fractions.unbind(dim=1))
     return torch.stack(columns, dim=1).clamp(0.0, 1.0)
 

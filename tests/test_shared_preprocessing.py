@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from calobench.preprocessing import (
@@ -47,6 +48,22 @@ def test_u_space_of_empty_layers_stays_finite():
     u = energies_to_u(layers, incident)
     assert torch.isfinite(u).all()
     torch.testing.assert_close(u_to_energies(u, incident), layers)
+
+
+def test_empty_tail_sets_the_undefined_fractions_and_moves_leftovers_to_the_first_empty_layer():
+    layers = torch.tensor([[1.0, 2.0, 0.0, 0.0], [1.0, 0.0, 0.0, 3.0], [0.0, 0.0, 0.0, 0.0]], dtype=torch.float64)
+    incident = torch.full((3,), 10.0, dtype=torch.float64)
+    last, first = energies_to_u(layers, incident), energies_to_u(layers, incident, empty_tail=1.0)
+    # only the 0 / 0 fractions (layer and everything behind it empty) differ; genuine zeros stay
+    assert last[:, 1:].tolist() == [[1 / 3, 1.0, 0.0], [0.25, 0.0, 0.0], [0.0, 0.0, 0.0]]
+    assert first[:, 1:].tolist() == [[1 / 3, 1.0, 1.0], [0.25, 0.0, 0.0], [1.0, 1.0, 1.0]]
+    for u in (last, first):
+        torch.testing.assert_close(u_to_energies(u, incident), layers)
+    # a generated u_2 slightly below 1 leaves energy over: the last layer gets it, or the first empty one
+    leftover = torch.tensor([[0.3, 1 / 3, 0.999]], dtype=torch.float64)
+    for tail, layer in ((last[:1, 3:], 3), (first[:1, 3:], 2)):
+        energies = u_to_energies(torch.cat([leftover, tail], dim=1), incident[:1])[0]
+        assert energies[layer] > 0 and energies[2:].sum() == pytest.approx(0.002)
 
 
 def test_logit_round_trip_and_bounds():

@@ -13,7 +13,7 @@ layer energies from them and scales every layer's shares to its energy.
 **VAE+INN** (sec. 2.6): the VAE sees the layer shares in logit space (``logit(a + (1 - 2a) x)``,
 a = 1e-6), standardized voxel by voxel with the training means and widths, and is conditioned on
 ``log2(E_inc / GeV)`` and ``logit(0.9 u)`` (standardized too); its latent INN models
-``[mu, logvar, logit(0.9 u)]`` given ``log2(E_inc / GeV)``.
+``[mu, logvar, logit(0.9 u)]`` given ``log2(E_inc / GeV)`` (the 0.9 is the config's ``u_scale``).
 
 ``f`` (``u0_scale``) is 1 as published unless the training data deposit more than their incident
 energy (pions, the synthetic sets with a sampling-fraction spread), then 1.1 x the largest ratio, so
@@ -52,11 +52,16 @@ def log2_energy(incident_mev: torch.Tensor) -> torch.Tensor:
 
 
 def shares_and_u(
-    voxels: torch.Tensor, incident_mev: torch.Tensor, layer_sizes: Sequence[int], u0_scale: float
+    voxels: torch.Tensor,
+    incident_mev: torch.Tensor,
+    layer_sizes: Sequence[int],
+    u0_scale: float,
+    empty_tail: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, V) voxels in MeV -> (layer shares (B, V), layer-energy fractions u (B, n_layers))."""
+    """(B, V) voxels in MeV -> (layer shares (B, V), layer-energy fractions u (B, n_layers));
+    ``empty_tail`` as in :func:`calobench.preprocessing.energies_to_u`."""
     shares, layer_energies = normalize_layers(voxels, layer_sizes, epsilon_mev=LAYER_EPSILON_MEV)
-    return shares, energies_to_u(layer_energies, incident_mev, u0_scale)
+    return shares, energies_to_u(layer_energies, incident_mev, u0_scale, empty_tail)
 
 
 # ---------------------------------------------------------------------- INN
@@ -127,14 +132,18 @@ def inn_to_voxels(
 
 
 # ---------------------------------------------------------------------- VAE
-def u_logits(u: torch.Tensor) -> torch.Tensor:
-    """``logit(0.9 u)`` (with the VAE's regularizer): the u's as the VAE condition and INN latent see them."""
-    return logit(U_SCALE * u, VAE_ALPHA)
+def u_logits(u: torch.Tensor, scale: float = U_SCALE) -> torch.Tensor:
+    """``logit(0.9 u)`` (with the VAE's regularizer): the u's as the VAE condition and INN latent see them.
+
+    ``scale`` replaces the published 0.9: with 1 the fractions near 1 (a layer holding all the energy
+    left, every layer behind it empty) keep their resolution (``logit(0.9 u)`` maps u in [0.999, 1]
+    onto a band 0.01 wide, ``logit(u)`` onto [6.9, 13.8])."""
+    return logit(scale * u, VAE_ALPHA)
 
 
-def u_from_logits(values: torch.Tensor) -> torch.Tensor:
+def u_from_logits(values: torch.Tensor, scale: float = U_SCALE) -> torch.Tensor:
     """Inverse of :func:`u_logits`, clipped to [0, 1]."""
-    return (inverse_logit(values, VAE_ALPHA) / U_SCALE).clamp(0.0, 1.0)
+    return (inverse_logit(values, VAE_ALPHA) / scale).clamp(0.0, 1.0)
 
 
 def share_logits(shares: torch.Tensor) -> torch.Tensor:

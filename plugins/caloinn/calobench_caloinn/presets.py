@@ -141,6 +141,8 @@ _VAE_COMMON: dict[str, Any] = {
     "inn_bins": 10,
     "inn_tail_bound": 20.0,
     "u_noise": 0.0,
+    "u_scale": 0.9,
+    "leftover_to_first_empty_layer": False,
     "max_train_showers": None,
     "max_valid_showers": None,
     "vae_optimizer": "adam",
@@ -183,7 +185,11 @@ VAE_PRESETS: dict[str, dict[str, Any]] = {
             "smear_kernel": 3,
             "smear_stride": 1,
             "decoder_noise": "empirical",
-            "u_noise": 1e-3,
+            # logit(u), not logit(0.9 u), with bands of 1e-4 for the point masses at 0 and 1, and the
+            # undefined fractions of empty trailing layers set to 1 (README: the measured gain)
+            "u_scale": 1.0,
+            "u_noise": 1e-4,
+            "leftover_to_first_empty_layer": True,
             "inn_blocks": 6,
             "inn_hidden": 32,
             "max_train_showers": 60000,

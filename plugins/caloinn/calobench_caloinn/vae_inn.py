@@ -26,6 +26,7 @@ from calobench.nn.gaussian import reparameterize
 from calobench.showers import Showers
 from calobench_caloinn.common import CaloINNGenerator, hidden_widths
 from calobench_caloinn.preprocessing import (
+    U_SCALE,
     dequantize_u,
     log2_energy,
     requantize_u,
@@ -68,6 +69,15 @@ class CaloVAEINN(CaloINNGenerator):
         self._smearing: torch.Tensor | None = None
         self._device_statistics: dict[str, torch.Tensor] = {}
 
+    @property
+    def u_scale(self) -> float:
+        """The factor in ``logit(scale u)``: the config's ``u_scale`` (0.9 as published) when training,
+        the stored one for a loaded run (0.9 for runs saved before it was stored)."""
+        stored = self.statistics.get("u_scale")
+        if stored is not None:
+            return float(stored)
+        return U_SCALE if self.statistics else float(self.config["u_scale"])
+
     # ------------------------------------------------------------------ preprocessing
     def _prepared(self, showers: Showers) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(layer shares (N, V), raw condition [log2 E_inc/GeV, logit(0.9 u)] (N, 1 + n_layers),
@@ -75,14 +85,16 @@ class CaloVAEINN(CaloINNGenerator):
         assert self.u0_scale is not None
         incident, voxels = self.shower_tensors(showers)
         with torch.no_grad():
-            shares, u = shares_and_u(voxels.double(), incident.double(), self.layer_sizes, self.u0_scale)
-            condition = torch.cat([log2_energy(incident.double()), u_logits(u)], dim=1)
+            empty_tail = 1.0 if self.config["leftover_to_first_empty_layer"] else 0.0
+            shares, u = shares_and_u(voxels.double(), incident.double(), self.layer_sizes, self.u0_scale, empty_tail)
+            condition = torch.cat([log2_energy(incident.double()), u_logits(u, self.u_scale)], dim=1)
         return shares.float(), condition.float(), u.float()
 
     def fit_preprocessing(self, train: Showers) -> None:
         """u0 scale, threshold, and the standardization of the share logits and the condition, and
         the mean share per voxel (the data-space loss weights)."""
         self.fit_constants(train)
+        self.statistics = {}
         shares, condition, _ = self._prepared(train)
         logits = share_logits(shares.double())
         condition = condition.double()
@@ -94,6 +106,7 @@ class CaloVAEINN(CaloINNGenerator):
             "mean_shares": shares.double().mean(dim=0).float(),
             "residual_edges": residual_edges(condition[:, 0]),
             "inn_condition": torch.tensor(self.condition_scale(condition[:, 0])),
+            "u_scale": torch.tensor(float(self.config["u_scale"])),
         }
         self._device_statistics = {}
 
@@ -225,7 +238,7 @@ class CaloVAEINN(CaloINNGenerator):
         """-mean log p([mu, logvar, logit(0.9 u)] | log2 E_inc)."""
         assert self.modules is not None
         encodings, u, context = batch
-        values = torch.cat([encodings, u_logits(dequantize_u(u, float(self.config["u_noise"])))], dim=1)
+        values = torch.cat([encodings, u_logits(dequantize_u(u, float(self.config["u_noise"])), self.u_scale)], dim=1)
         return -self.modules["inn"].log_prob(values, context).mean()
 
     def stages(self, train: Showers, valid: Showers | None) -> Iterable[Stage]:
@@ -262,8 +275,8 @@ class CaloVAEINN(CaloINNGenerator):
             log_energy = log2_energy(energies)
             values = sample_flow(modules["inn"], self._inn_context(log_energy), generator)
             mu, logvar, u_values = values.split([latent, latent, self.geometry.n_layers], dim=1)
-            u = requantize_u(u_from_logits(u_values), float(self.config["u_noise"]))
-            condition = torch.cat([log_energy, u_logits(u)], dim=1)
+            u = requantize_u(u_from_logits(u_values, self.u_scale), float(self.config["u_noise"]))
+            condition = torch.cat([log_energy, u_logits(u, self.u_scale)], dim=1)
             cond = (condition - self._stat("condition_mean")) / self._stat("condition_std")
             z = reparameterize(mu, logvar.clamp(max=MAX_LOGVAR), generator)
             logits = vae.decode(z, cond)

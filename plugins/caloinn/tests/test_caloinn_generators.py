@@ -184,3 +184,18 @@ def test_runs_saved_with_a_standardized_condition_keep_it():
     log2 = torch.tensor([[0.5]])
     mean, std = model.statistics["condition_mean"][0], model.statistics["condition_std"][0]
     torch.testing.assert_close(model._inn_context(log2), (log2 - mean) / std)
+
+
+def test_the_u_scale_is_kept_with_the_run():
+    """``u_scale`` (``logit(scale u)``, 0.9 as published) is stored with the preprocessing state;
+    a run saved before it was stored keeps the published 0.9 whatever the preset says now."""
+    train = tiny_showers(n=96, seed=0)
+    assert CaloVAEINN(train.geometry, preset="paper").u_scale == pytest.approx(0.9)
+    model = CaloVAEINN(train.geometry, {"u_scale": 1.0}, preset="smoke")
+    model.fit_preprocessing(train)
+    assert model.u_scale == 1.0 and float(model.statistics["u_scale"]) == 1.0
+    _, condition, u = model._prepared(train)
+    unscaled = torch.sigmoid(condition[:, 1:].double())  # logit(u) itself, up to the 1e-6 regularizer
+    torch.testing.assert_close(unscaled, u.double(), atol=1e-5, rtol=0)
+    del model.statistics["u_scale"]
+    assert model.u_scale == pytest.approx(0.9)

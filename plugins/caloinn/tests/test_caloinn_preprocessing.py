@@ -139,6 +139,16 @@ def test_vae_loss_terms():
     assert float(total) == pytest.approx(terms["mae"] + 2.0 * 2.0, rel=1e-6)
 
 
+def test_u_logits_with_scale_one_resolve_the_fractions_near_one(showers):
+    incident, voxels, sizes = showers
+    _, u = shares_and_u(voxels, incident, sizes, 2.0)
+    torch.testing.assert_close(u_from_logits(u_logits(u, 1.0), 1.0), u, atol=1e-9, rtol=0)
+    top = torch.tensor([[0.999], [1.0]], dtype=torch.float64)
+    published, unscaled = u_logits(top), u_logits(top, 1.0)
+    assert float(published[1] - published[0]) < 0.011  # logit(0.9 u) squeezes u in [0.999, 1] into 0.01
+    assert float(unscaled[1] - unscaled[0]) > 6.0  # logit(u) spreads it over [6.9, 13.8]
+
+
 def test_u_dequantization_spreads_point_masses_and_inverts_on_average():
     torch.manual_seed(0)
     u = torch.tensor([0.0, 1.0, 0.3]).repeat(2000, 1)
