@@ -41,6 +41,7 @@ _INN_COMMON: dict[str, Any] = {
     "noise_width": 5e-6,
     "u_transform": "log",
     "u_noise": 0.0,
+    "leftover_to_first_empty_layer": False,
     "dropout": 0.0,
     "threshold_mev": None,
     "max_train_showers": None,
