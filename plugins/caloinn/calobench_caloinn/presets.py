@@ -76,7 +76,10 @@ INN_PRESETS: dict[str, dict[str, Any]] = {
             "subnet_layers": 3,
             "bins": 8,
             "spline": "rational_quadratic",
+            # u's through the logit, dequantized over bands of 1e-4, empty trailing layers' fractions 1
             "u_transform": "logit",
+            "u_noise": 1e-4,
+            "leftover_to_first_empty_layer": True,
             "max_train_showers": 50000,
             "max_valid_showers": 5000,
             "epochs": 2,
