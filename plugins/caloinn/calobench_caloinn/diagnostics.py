@@ -1,0 +1,110 @@
+"""Where a CaloINN INN's layer energies go wrong: the layer-energy fractions u per incident energy,
+taken three ways -- from the reference showers, straight from the flow (its u dimensions inverted,
+before any voxel is built), and from the generated showers -- so that a miss can be told apart from
+a reconstruction error (flow and showers agree) or an inversion bug (they do not).
+
+``python -m calobench_caloinn.diagnostics RUN_DIR REFERENCE.hdf5 [--showers N] [--seed S]`` prints
+the medians per energy (u_0 = E_dep / (f E_inc), u_i = E_i / sum_{j>=i} E_j; Krause & Shih,
+arXiv 2106.05285, as CaloINN uses them).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from calobench.errors import ConfigError
+from calobench.formats import read_showers
+from calobench.nn.coupling import sample_flow
+from calobench.preprocessing import inverse_logit
+from calobench.showers import Showers
+from calobench_caloinn.inn import CaloINN
+from calobench_caloinn.preprocessing import VAE_ALPHA, requantize_u, shares_and_u
+
+
+@dataclass(frozen=True)
+class UMedians:
+    """Median u's (n_layers,) at one incident energy (MeV), three ways."""
+
+    energy_mev: float
+    reference: np.ndarray
+    flow: np.ndarray
+    showers: np.ndarray
+
+
+def _u(model: CaloINN, voxels: torch.Tensor, energies: torch.Tensor) -> torch.Tensor:
+    assert model.u0_scale is not None
+    tail = 1.0 if model.config["leftover_to_first_empty_layer"] else 0.0
+    return shares_and_u(voxels, energies, model.layer_sizes, model.u0_scale, tail)[1]
+
+
+def flow_u(model: CaloINN, energy_mev: float, n: int, seed: int) -> torch.Tensor:
+    """(n, n_layers) u's drawn from the flow at one energy, inverted as generation inverts them."""
+    modules = model._require_modules()
+    c = model.config
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    energies = torch.full((n,), float(energy_mev), device=model.device)
+    with torch.no_grad():
+        values = sample_flow(modules["inn"], model.condition(energies), generator)[:, model.geometry.n_voxels :]
+    values = values.double().cpu()
+    if c["u_transform"] == "log":
+        u = torch.exp(values) - float(c["alpha"]) - float(c["noise_width"])
+    else:
+        u = requantize_u(inverse_logit(values, VAE_ALPHA), float(c["u_noise"]))
+    return u.clamp(0.0, 1.0)
+
+
+def u_medians(model: CaloINN, reference: Showers, n: int = 2000, seed: int = 0) -> list[UMedians]:
+    """Median u's per distinct incident energy of ``reference`` (one row per energy)."""
+    if not isinstance(model, CaloINN):
+        raise ConfigError(f"the u diagnostics need a trained caloinn run, got {type(model).__name__}")
+    incident = np.asarray(reference.incident_energies, dtype=np.float64)
+    voxels = torch.as_tensor(np.asarray(reference.energies, dtype=np.float64))
+    rows = []
+    for energy in np.unique(incident):
+        chosen = torch.as_tensor(incident == energy)
+        reference_u = _u(model, voxels[chosen], torch.as_tensor(incident[incident == energy]))
+        generated = torch.as_tensor(model.sample(np.full(n, energy, dtype=np.float32), seed=seed), dtype=torch.float64)
+        shower_u = _u(model, generated, torch.full((n,), float(energy), dtype=torch.float64))
+        rows.append(
+            UMedians(
+                float(energy),
+                reference_u.median(dim=0).values.numpy(),
+                flow_u(model, float(energy), n, seed).median(dim=0).values.numpy(),
+                shower_u.median(dim=0).values.numpy(),
+            )
+        )
+    return rows
+
+
+def format_table(rows: list[UMedians]) -> str:
+    """A plain-text table: one line per energy and way."""
+    lines = []
+    for row in rows:
+        for label, values in (("reference", row.reference), ("flow", row.flow), ("showers", row.showers)):
+            numbers = " ".join(f"{v:6.3f}" for v in values)
+            lines.append(f"{row.energy_mev:>12.0f} MeV  {label:<9}  {numbers}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from calobench.generator.serialization import load_generator
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", help="a saved caloinn run directory")
+    parser.add_argument("reference", help="reference showers (HDF5, CaloChallenge layout)")
+    parser.add_argument("--showers", type=int, default=2000, help="generated showers per energy")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    model = load_generator(args.run, device="cpu")
+    if not isinstance(model, CaloINN):
+        raise SystemExit(f"{args.run} holds a {type(model).__name__}, not a caloinn run")
+    reference = read_showers(args.reference, geometry=model.geometry)
+    print(format_table(u_medians(model, reference, args.showers, args.seed)))
+
+
+if __name__ == "__main__":
+    main()
