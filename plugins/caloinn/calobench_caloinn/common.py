@@ -63,6 +63,12 @@ class CaloINNGenerator(TorchGenerator):
     def layer_sizes(self) -> list[int]:
         return list(self.geometry.layer_sizes)
 
+    @property
+    def empty_tail(self) -> float:
+        """The u of a layer that is empty with everything behind it (``energies_to_u``'s
+        ``empty_tail``): 1 with ``leftover_to_first_empty_layer``, else 0 (the shared convention)."""
+        return 1.0 if self.config.get("leftover_to_first_empty_layer", False) else 0.0
+
     def shower_tensors(self, showers: Showers) -> tuple[torch.Tensor, torch.Tensor]:
         """(incident energies (N,), voxels (N, V)) as float32 CPU tensors in MeV."""
         return (

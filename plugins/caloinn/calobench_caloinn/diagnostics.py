@@ -19,10 +19,9 @@ import torch
 from calobench.errors import ConfigError
 from calobench.formats import read_showers
 from calobench.nn.coupling import sample_flow
-from calobench.preprocessing import inverse_logit
 from calobench.showers import Showers
 from calobench_caloinn.inn import CaloINN
-from calobench_caloinn.preprocessing import VAE_ALPHA, requantize_u, shares_and_u
+from calobench_caloinn.preprocessing import inn_u, shares_and_u
 
 
 @dataclass(frozen=True)
@@ -37,8 +36,7 @@ class UMedians:
 
 def _u(model: CaloINN, voxels: torch.Tensor, energies: torch.Tensor) -> torch.Tensor:
     assert model.u0_scale is not None
-    tail = 1.0 if model.config["leftover_to_first_empty_layer"] else 0.0
-    return shares_and_u(voxels, energies, model.layer_sizes, model.u0_scale, tail)[1]
+    return shares_and_u(voxels, energies, model.layer_sizes, model.u0_scale, model.empty_tail)[1]
 
 
 def flow_u(model: CaloINN, energy_mev: float, n: int, seed: int) -> torch.Tensor:
@@ -49,12 +47,13 @@ def flow_u(model: CaloINN, energy_mev: float, n: int, seed: int) -> torch.Tensor
     energies = torch.full((n,), float(energy_mev), device=model.device)
     with torch.no_grad():
         values = sample_flow(modules["inn"], model.condition(energies), generator)[:, model.geometry.n_voxels :]
-    values = values.double().cpu()
-    if c["u_transform"] == "log":
-        u = torch.exp(values) - float(c["alpha"]) - float(c["noise_width"])
-    else:
-        u = requantize_u(inverse_logit(values, VAE_ALPHA), float(c["u_noise"]))
-    return u.clamp(0.0, 1.0)
+    return inn_u(
+        values.double().cpu(),
+        noise_width=float(c["noise_width"]),
+        alpha=float(c["alpha"]),
+        u_transform=str(c["u_transform"]),
+        u_noise=float(c["u_noise"]),
+    )
 
 
 def u_medians(model: CaloINN, reference: Showers, n: int = 2000, seed: int = 0) -> list[UMedians]:

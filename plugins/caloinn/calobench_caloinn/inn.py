@@ -93,8 +93,9 @@ class CaloINN(CaloINNGenerator):
         assert self.u0_scale is not None
         incident, voxels = self.shower_tensors(showers)
         with torch.no_grad():
-            empty_tail = 1.0 if self.config["leftover_to_first_empty_layer"] else 0.0
-            shares, u = shares_and_u(voxels.double(), incident.double(), self.layer_sizes, self.u0_scale, empty_tail)
+            shares, u = shares_and_u(
+                voxels.double(), incident.double(), self.layer_sizes, self.u0_scale, self.empty_tail
+            )
         return torch.cat([shares, u], dim=1).float(), self.condition(incident.double()).float()
 
     def loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:

@@ -119,16 +119,26 @@ def inn_to_voxels(
     the u's; every layer's shares scaled to its energy; voxels below ``threshold_mev`` set to 0.
     """
     n_voxels = sum(layer_sizes)
-    # anything above log(1 + b + alpha) (a share or u above 1) is clipped before the exponential
-    top = math.log(1.0 + noise_width + alpha) + 1.0
-    shares = torch.exp(values[:, :n_voxels].clamp(max=top)) - alpha - noise_width
+    shares = torch.exp(values[:, :n_voxels].clamp(max=_log_top(noise_width, alpha))) - alpha - noise_width
     shares = torch.where(shares < noise_width, torch.zeros_like(shares), shares)
-    if u_transform == "log":
-        u = torch.exp(values[:, n_voxels:].clamp(max=top)) - alpha - noise_width
-    else:
-        u = requantize_u(inverse_logit(values[:, n_voxels:], VAE_ALPHA), u_noise)
-    layer_energies = u_to_energies(u.clamp(0.0, 1.0), incident_mev.to(values.dtype), u0_scale)
+    u = inn_u(values[:, n_voxels:], noise_width=noise_width, alpha=alpha, u_transform=u_transform, u_noise=u_noise)
+    layer_energies = u_to_energies(u, incident_mev.to(values.dtype), u0_scale)
     return apply_threshold(renormalize_layers(shares, layer_energies, layer_sizes), threshold_mev)
+
+
+def _log_top(noise_width: float, alpha: float) -> float:
+    """Anything above log(1 + b + alpha) (a share or u above 1) is clipped before the exponential."""
+    return math.log(1.0 + noise_width + alpha) + 1.0
+
+
+def inn_u(values: torch.Tensor, *, noise_width: float, alpha: float, u_transform: str, u_noise: float) -> torch.Tensor:
+    """The INN's (B, n_layers) u dimensions back to layer-energy fractions in [0, 1] (the u part of
+    :func:`inn_to_voxels`): exp - alpha - b for ``log``, the inverse logit and band centre for ``logit``."""
+    if u_transform == "log":
+        u = torch.exp(values.clamp(max=_log_top(noise_width, alpha))) - alpha - noise_width
+    else:
+        u = requantize_u(inverse_logit(values, VAE_ALPHA), u_noise)
+    return u.clamp(0.0, 1.0)
 
 
 # ---------------------------------------------------------------------- VAE
