@@ -12,6 +12,9 @@ PIP := $(PY) -m pip --disable-pip-version-check
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml))
 EDITABLE := -e . $(foreach p,$(PLUGIN_DIRS),-e $(p))
 TORCH_PIN := torch==2.13.0
+# The packages' build backend, installed once into .venv: the editable installs then build without an
+# isolated build environment each (--no-build-isolation; 30 s less on 2 cores, for make run and CI)
+BUILD_BACKEND := hatchling editables
 CONSTRAINTS := constraints.txt
 PYTEST_ARGS ?=
 LATEST_VENV := .venv-latest
@@ -25,13 +28,14 @@ $(PY):
 # torch is pinned only when it is not installed yet (a CPU wheel here, the CUDA build elsewhere).
 install: $(PY)
 	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install -c $(CONSTRAINTS) "$(TORCH_PIN)"
-	$(PIP) install -c $(CONSTRAINTS) $(EDITABLE)
+	$(PIP) install -c $(CONSTRAINTS) $(BUILD_BACKEND)
+	$(PIP) install -c $(CONSTRAINTS) --no-build-isolation $(EDITABLE)
 
 # The test fixture tests/example_plugin is never installed (the tests fake its entry point); an
 # environment made by an older checkout that installed it is cleaned.
 install-test: install
 	@$(PIP) uninstall -y -q calobench-example-plugin 2>/dev/null || true
-	$(PIP) install -c $(CONSTRAINTS) -e ".[test]"
+	$(PIP) install -c $(CONSTRAINTS) --no-build-isolation -e ".[test]"
 
 lint: install-test
 	$(VENV)/bin/ruff check calobench plugins tests
@@ -60,7 +64,7 @@ lock:
 	rm -rf $(LOCK_VENV)
 	$(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip --disable-pip-version-check install -q "$(TORCH_PIN)"
-	$(LOCK_VENV)/bin/python -m pip --disable-pip-version-check install -q $(EDITABLE) -e ".[test]"
+	$(LOCK_VENV)/bin/python -m pip --disable-pip-version-check install -q $(BUILD_BACKEND) $(EDITABLE) -e ".[test]"
 	{ sed -n '1,3p' $(CONSTRAINTS); $(LOCK_VENV)/bin/python -m pip --disable-pip-version-check freeze \
 		--exclude-editable | grep -v '^calobench' | sed 's/+cpu$$//'; } > $(CONSTRAINTS).new
 	mv $(CONSTRAINTS).new $(CONSTRAINTS)

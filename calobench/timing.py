@@ -5,7 +5,9 @@ each call returns a float32 array on the host, so the device-to-host transfer is
 CUDA work is synchronized before the clock starts. Reported: milliseconds per shower, mean and
 standard deviation over the repeats. Where ``repeats`` calls would take longer than ``max_seconds``
 (judged from the warm-up call), fewer are timed -- at least one, the number recorded -- so that a
-slow model on a CPU cannot stall a suite.
+slow model on a CPU cannot stall a suite; where the warm-up call alone takes longer than
+``max_seconds``, it is the one measurement (``from_warmup``: a first-call overhead of a fraction of
+a second is noise on such a call).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from calobench.generator.base import Generator
 class BatchTiming:
     batch_size: int
     seconds: list[float] = field(default_factory=list)
+    from_warmup: bool = False
 
     @property
     def ms_per_shower(self) -> np.ndarray:
@@ -35,6 +38,7 @@ class BatchTiming:
             "std_ms": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
             "repeats": len(values),
             "runs_ms": [float(v) for v in values],
+            "from_warmup": self.from_warmup,
         }
 
 
@@ -75,9 +79,13 @@ def time_generator(
         energies = energies_for_batch(incident_pool, batch_size, seed + batch_size)
         warmup = time_one_call(generator, energies, seed)
         timing = BatchTiming(batch_size)
-        allowed = repeats if warmup * repeats <= max_seconds else max(1, int(max_seconds // max(warmup, 1e-9)))
-        for repeat in range(allowed):
-            timing.seconds.append(time_one_call(generator, energies, seed + 1 + repeat))
+        if warmup > max_seconds:
+            timing.seconds.append(warmup)
+            timing.from_warmup = True
+        else:
+            allowed = repeats if warmup * repeats <= max_seconds else max(1, int(max_seconds // max(warmup, 1e-9)))
+            for repeat in range(allowed):
+                timing.seconds.append(time_one_call(generator, energies, seed + 1 + repeat))
         results[str(batch_size)] = timing.to_dict()
     device = getattr(generator, "device", None)
     return {"device": str(device) if device is not None else "cpu", "batch_sizes": results}

@@ -17,7 +17,7 @@ from calobench.formats import write_showers
 from calobench.leaderboard import runner as runner_module
 from calobench.leaderboard.render import render_suite, stale_files, write_page
 from calobench.leaderboard.runner import SuitePaths, ordered_models, run_suite, suite_metric_names
-from calobench.leaderboard.suites import load_suite
+from calobench.leaderboard.suites import SuiteError, load_suite
 from calobench.plugins import PluginHost, set_host
 from calobench.registry import Provider
 from calobench.results import read_result, read_results
@@ -170,6 +170,19 @@ def test_run_records_finished_failed_and_unsupported_models(host, tmp_path):
     assert stale_files(page, paths.directory) == ["README.md"]
 
 
+def test_report_plots_can_be_left_out(host, tmp_path):
+    path = _suite_file(tmp_path, ["example-mean-shower"])
+    path.write_text(path.read_text().replace('device = "cpu"', 'device = "cpu"\nreport_plots = false'))
+    suite = load_suite(path)
+    assert suite.report_plots is False
+    run_suite(suite, root=tmp_path / "lb")
+    result = read_results(SuitePaths(tmp_path / "lb", "tiny").results)[0]
+    assert result["status"] == "finished" and result["report"]["plots"] == []
+    path.write_text(path.read_text().replace("report_plots = false", 'report_plots = "no"'))
+    with pytest.raises(SuiteError, match="report_plots must be true or false"):
+        load_suite(path)
+
+
 def test_killed_run_resumes_without_redoing_finished_models(host, tmp_path, trained):
     suite = load_suite(_suite_file(tmp_path, ["example-mean-shower", InterruptedOnce.name]))
     InterruptedOnce.interrupt = True
@@ -222,6 +235,7 @@ def test_shipped_suites_parse():
     quick = load_suite("quick")
     assert quick.dataset == "synthetic-ds1-photons" and quick.models is None and quick.preset == "quick"
     assert quick.reference_showers and quick.timing_batch_sizes
+    assert not quick.report_plots, "the quick page draws its own histograms; per-model plots cost make run time"
     for name in (
         "synthetic-ds1-photons",
         "synthetic-ds1-pions",

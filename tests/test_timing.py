@@ -31,11 +31,21 @@ def test_all_repeats_when_they_fit_the_budget(fixed_call_seconds):
 
 
 def test_fewer_repeats_when_the_warm_up_shows_they_would_exceed_the_budget(fixed_call_seconds):
-    # a batch of 1000 takes 10 s: 3 repeats (30 s) exceed 25 s, two fit; a batch of 3000 (30 s) still gets one
-    result = timing.time_generator(object(), np.full(5, 1000.0), batch_sizes=(1000, 3000), repeats=3, max_seconds=25)
+    # a batch of 1000 takes 10 s: 3 repeats (30 s) exceed 25 s, two fit; a batch of 2000 (20 s) gets one
+    result = timing.time_generator(object(), np.full(5, 1000.0), batch_sizes=(1000, 2000), repeats=3, max_seconds=25)
     assert result["batch_sizes"]["1000"]["repeats"] == 2
+    assert result["batch_sizes"]["2000"]["repeats"] == 1
+    assert not result["batch_sizes"]["2000"]["from_warmup"]
+    assert fixed_call_seconds == [1000] * 3 + [2000] * 2
+
+
+def test_a_warm_up_call_beyond_the_budget_is_the_measurement(fixed_call_seconds):
+    # a batch of 3000 takes 30 s, more than the 25 s budget on its own: no second call
+    result = timing.time_generator(object(), np.full(5, 1000.0), batch_sizes=(3000,), repeats=3, max_seconds=25)
     assert result["batch_sizes"]["3000"]["repeats"] == 1
-    assert fixed_call_seconds == [1000] * 3 + [3000] * 2
+    assert result["batch_sizes"]["3000"]["from_warmup"]
+    assert result["batch_sizes"]["3000"]["mean_ms"] == pytest.approx(10.0)
+    assert fixed_call_seconds == [3000]
 
 
 def test_suite_timing_budget_is_read_and_checked(tmp_path):

@@ -569,6 +569,7 @@ def sample_run(
             total = int(n_showers or 0)
             chunks = _drawn_energies(run_incident_energies(checkpoint), total, chunk, seed)
         seconds = 0.0
+        stack.enter_context(model.bulk_sampling())
         writer = stack.enter_context(ShowerWriter(out, geometry, format=fmt))
         bar = stack.enter_context(
             tqdm(

@@ -271,6 +271,7 @@ def run_model(
             seed=seed,
             device=device,
             out=report_dir,
+            plots=suite.report_plots,
         )
         _remember(run_dir, steps, "evaluated", True)
 

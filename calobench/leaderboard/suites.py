@@ -12,6 +12,7 @@ Suites are TOML files in ``leaderboards/suites/`` (shipped with the package)::
     metrics_preset = "quick"
     seeds = [0]
     reference_showers = 10000        # optional cap on the evaluation sample
+    report_plots = true              # optional: the per-model report's plots (the page draws its own)
     device = "auto"
     [timing]
     batch_sizes = [1, 100, 1000]
@@ -65,6 +66,7 @@ class Suite:
     excluded_metrics: tuple[str, ...] = ()
     device: str = "auto"
     reference_showers: int | None = None
+    report_plots: bool = True
     published: str | None = None
     model_settings: dict[str, ModelSettings] = field(default_factory=dict)
     path: Path | None = None
@@ -129,6 +131,12 @@ def _positive_seconds(value: Any) -> float:
     return seconds
 
 
+def _flag(value: Any, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{what} must be true or false, got {value!r}")
+    return value
+
+
 def _suite_from_dict(data: dict[str, Any], path: Path) -> Suite:
     timing = data.get("timing", {})
     settings = {
@@ -154,6 +162,7 @@ def _suite_from_dict(data: dict[str, Any], path: Path) -> Suite:
         timing_max_seconds=_positive_seconds(timing.get("max_seconds", 60.0)),
         device=str(data.get("device", "auto")),
         reference_showers=int(reference_showers) if reference_showers is not None else None,
+        report_plots=_flag(data.get("report_plots", True), "report_plots"),
         published=data.get("published"),
         model_settings=settings,
         path=path,

@@ -81,6 +81,8 @@ class SplineAutoregressive(nn.Module):
         )
         # nflows scales widths and heights by 1/sqrt(hidden) so that the initial spline is near-uniform
         self._scale = 1.0 / math.sqrt(hidden_features)
+        #: MAF sampling outside training: :meth:`_sequential_incremental` instead of D full MADE passes
+        self.incremental_sampling = False
 
     # ------------------------------------------------------------------ the elementwise map
     def _spline(self, inputs: torch.Tensor, params: torch.Tensor, inverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,6 +123,37 @@ class SplineAutoregressive(nn.Module):
             columns.append(params)
         return outputs, logabsdet, torch.stack(columns, dim=1)
 
+    def _sequential_incremental(self, inputs: torch.Tensor, context: torch.Tensor | None, inverse: bool):
+        """:meth:`_sequential` computed incrementally (the MADE's autoregressive structure, Germain et
+        al. arXiv 1502.03509): the first layer's pre-activation gains one column ``W[:, i] x_i`` per step
+        instead of being recomputed from every input, and only output ``i``'s 3K - 1 rows of the last
+        layer are evaluated. The same map as the D full passes (to float rounding) for about 1/50 of
+        the work at CaloFlow's quick sizes; dropout is not applied (sampling runs in eval mode), and
+        the MADE outputs are not collected (``None``)."""
+        made = self.made
+        hidden_features, multiplier = made.hidden_features, made.output_multiplier
+        first = made.first.weight * made.first.mask  # (H, D)
+        pre_activation = made.first.bias.expand(inputs.shape[0], hidden_features)
+        if made.context is not None:
+            if context is None:
+                raise ValueError("this MADE needs a context")
+            pre_activation = pre_activation + made.context(context)
+        hidden = [(layer.weight * layer.mask, layer.bias) for layer in made.hidden]
+        last = (made.last.weight * made.last.mask).view(multiplier, self.features, hidden_features)
+        last_bias = made.last.bias.view(multiplier, self.features)
+        values = []
+        logabsdet = inputs.new_zeros(inputs.shape[0])
+        for i in range(self.features):
+            h = torch.relu(pre_activation)
+            for weight, bias in hidden:
+                h = torch.relu(torch.nn.functional.linear(h, weight, bias))
+            params = torch.nn.functional.linear(h, last[:, i], last_bias[:, i])  # (B, 3K - 1)
+            value, lad = self._spline(inputs[:, i], params, inverse)
+            values.append(value)
+            logabsdet = logabsdet + lad
+            pre_activation = pre_activation + value[:, None] * first[:, i]
+        return torch.stack(values, dim=1), logabsdet, None
+
     # ------------------------------------------------------------------ the two directions
     def forward(self, inputs: torch.Tensor, context: torch.Tensor | None = None, return_params: bool = False):
         """Density direction x -> z: ``(z, log|dz/dx|)`` and, if asked, the MADE output."""
@@ -135,6 +168,8 @@ class SplineAutoregressive(nn.Module):
         """Sampling direction z -> x: ``(x, log|dx/dz|)`` and, if asked, the MADE output."""
         if self.direction == "iaf":
             x, logabsdet, params = self._one_pass(inputs, context, inverse=True)
+        elif self.incremental_sampling and not return_params and not self.training:
+            x, logabsdet, params = self._sequential_incremental(inputs, context, inverse=True)
         else:
             x, logabsdet, params = self._sequential(inputs, context, inverse=True)
         return (x, logabsdet, params) if return_params else (x, logabsdet)

@@ -3,7 +3,9 @@ training subset and the two-flow sampling pipeline (Flow I -> layer energies -> 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from calobench.errors import ConfigError, PluginError
 from calobench.generator.torch_base import TorchGenerator
 from calobench.geometry import Geometry
 from calobench.showers import Showers
+from calobench_caloflow.autoregressive import SplineAutoregressive
 from calobench_caloflow.flow import ConditionalFlow
 from calobench_caloflow.flow_i import sample_layer_energies
 from calobench_caloflow.preprocessing import PUBLISHED, Conventions, flow_ii_context, flow_ii_to_voxels
@@ -47,6 +50,26 @@ class CaloFlowGenerator(TorchGenerator):
                 f"{', '.join(SUPPORTED_GEOMETRIES)}. For datasets 2 and 3 use a model built for high granularity "
                 f"(CaloFlow's layer-by-layer iCaloFlow, arXiv 2305.11934, is not part of this plugin)"
             )
+
+    @contextlib.contextmanager
+    def bulk_sampling(self) -> Iterator[None]:
+        """Every MAF block (the teacher's Flow I and Flow II, the student's Flow I) samples with the
+        incremental MADE inverse (:meth:`SplineAutoregressive._sequential_incremental`): the same map
+        as the published D full passes, ~50x fewer operations at the quick sizes."""
+        blocks = [
+            block
+            for module in self._require_modules().values()
+            for block in module.modules()
+            if isinstance(block, SplineAutoregressive)
+        ]
+        previous = [block.incremental_sampling for block in blocks]
+        for block in blocks:
+            block.incremental_sampling = True
+        try:
+            yield
+        finally:
+            for block, flag in zip(blocks, previous, strict=True):
+                block.incremental_sampling = flag
 
     # ------------------------------------------------------------------ data
     def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0, workdir: Path | None = None) -> None:

@@ -8,10 +8,11 @@
   The pion teacher's published schedule (OneCycle to 1e-3, batch 500) and the pion student's 150
   epochs differ from the photon ones used here; set them with ``--set``.
 * ``quick``: sized for a CPU with 2 cores, so that ``make run`` with every model of the suite fits
-  20 minutes: teacher (Flow I 4 epochs, Flow II 5 epochs) and student (2 epochs; a third changed
-  neither AUC by more than its spread) together train in about 4.5 minutes on synthetic DS1 photons,
-  and sampling 10,000 showers from the teacher -- 368 sequential MADE passes per block -- takes
-  about 3 minutes. Flow I keeps its published architecture (it is tiny).
+  20 minutes on a slow 2-core machine too: teacher (Flow I 4 epochs, Flow II 5 epochs, on 70,000
+  training showers) and student (1 epoch of 60,000 from the teacher's weights) together train in
+  about 5.5 minutes on synthetic DS1 photons there (README: what the cut cost); timing the teacher
+  at batch 1,000 -- 368 sequential MADE passes per block -- takes half a minute. Flow I keeps its
+  published architecture (it is tiny).
   Flow II: 3 blocks of MADE(2 x 64) with 4 bins, the best validation likelihood among the shapes of
   equal sampling cost we tried (2 x 48 / 4 x 48 / 3 x 64 / 2 x 96 wide, 2-8 bins); the student has the
   teacher's shape and starts from its weights.
@@ -73,6 +74,7 @@ TEACHER_PRESETS: dict[str, dict[str, Any]] = {
     "quick": with_training_defaults(
         {
             **_COMMON,
+            "max_train_showers": 70000,
             "max_valid_showers": 10000,
             "flow1_blocks": 6,
             "flow1_hidden": 64,
@@ -162,7 +164,7 @@ STUDENT_PRESETS: dict[str, dict[str, Any]] = {
             "dropout": 0.0,
             "max_train_showers": 60000,
             "max_valid_showers": 5000,
-            "epochs": 2,
+            "epochs": 1,
             "batch_size": 250,
             "lr": 1e-4,
             "schedule": _onecycle(2e-3),

@@ -90,6 +90,23 @@ def test_student_can_start_from_the_teachers_weights(photon_data, trained_teache
         wider.fit(*photon_data)
 
 
+def test_bulk_sampling_draws_the_same_showers_faster_and_is_undone(photon_data, trained_teacher):
+    """In ``bulk_sampling`` (calobench sample, the leaderboard's evaluation sample) the teacher's MAF
+    blocks take the incremental inverse: the same showers to float rounding; outside it (timing) the
+    published full passes."""
+    from calobench_caloflow.autoregressive import SplineAutoregressive
+
+    teacher = CaloFlowTeacher.load(trained_teacher, device="cpu")
+    energies = photon_data[1].incident_energies[:40]
+    blocks = [m for m in teacher.modules.modules() if isinstance(m, SplineAutoregressive)]
+    reference = teacher.sample(energies, seed=3)
+    with teacher.bulk_sampling():
+        assert blocks and all(block.incremental_sampling for block in blocks)
+        bulk = teacher.sample(energies, seed=3)
+    np.testing.assert_allclose(bulk, reference, rtol=1e-3, atol=1e-3)
+    assert not any(block.incremental_sampling for block in blocks)
+
+
 def test_student_needs_a_teacher(photon_data, tmp_path):
     geometry = photon_data[0].geometry
     with pytest.raises(ConfigError, match="teacher_checkpoint"):
