@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from calobench.nn.splines import spline_bins_first
-from calobench_caloflow.made import ConditionalMADE
+from calobench_caloflow.made import ConditionalMADE, IncrementalMADE
 
 Direction = Literal["maf", "iaf"]
 
@@ -124,34 +124,17 @@ class SplineAutoregressive(nn.Module):
         return outputs, logabsdet, torch.stack(columns, dim=1)
 
     def _sequential_incremental(self, inputs: torch.Tensor, context: torch.Tensor | None, inverse: bool):
-        """:meth:`_sequential` computed incrementally (the MADE's autoregressive structure, Germain et
-        al. arXiv 1502.03509): the first layer's pre-activation gains one column ``W[:, i] x_i`` per step
-        instead of being recomputed from every input, and only output ``i``'s 3K - 1 rows of the last
-        layer are evaluated. The same map as the D full passes (to float rounding) for about 1/50 of
-        the work at CaloFlow's quick sizes; dropout is not applied (sampling runs in eval mode), and
-        the MADE outputs are not collected (``None``)."""
-        made = self.made
-        hidden_features, multiplier = made.hidden_features, made.output_multiplier
-        first = made.first.weight * made.first.mask  # (H, D)
-        pre_activation = made.first.bias.expand(inputs.shape[0], hidden_features)
-        if made.context is not None:
-            if context is None:
-                raise ValueError("this MADE needs a context")
-            pre_activation = pre_activation + made.context(context)
-        hidden = [(layer.weight * layer.mask, layer.bias) for layer in made.hidden]
-        last = (made.last.weight * made.last.mask).view(multiplier, self.features, hidden_features)
-        last_bias = made.last.bias.view(multiplier, self.features)
+        """:meth:`_sequential` with the MADE evaluated incrementally (:class:`IncrementalMADE`): the
+        same map as the D full passes (to float rounding) for about 1/50 of the work at CaloFlow's
+        quick sizes; no dropout (sampling runs in eval mode), MADE outputs not collected (``None``)."""
+        made = IncrementalMADE(self.made, context, inputs.shape[0])
         values = []
         logabsdet = inputs.new_zeros(inputs.shape[0])
         for i in range(self.features):
-            h = torch.relu(pre_activation)
-            for weight, bias in hidden:
-                h = torch.relu(torch.nn.functional.linear(h, weight, bias))
-            params = torch.nn.functional.linear(h, last[:, i], last_bias[:, i])  # (B, 3K - 1)
-            value, lad = self._spline(inputs[:, i], params, inverse)
+            value, lad = self._spline(inputs[:, i], made.output(i), inverse)
             values.append(value)
             logabsdet = logabsdet + lad
-            pre_activation = pre_activation + value[:, None] * first[:, i]
+            made.fill(i, value)
         return torch.stack(values, dim=1), logabsdet, None
 
     # ------------------------------------------------------------------ the two directions

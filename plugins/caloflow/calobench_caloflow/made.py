@@ -102,3 +102,35 @@ class ConditionalMADE(nn.Module):
         # (B, D, multiplier) as a view of the parameter-major (B, multiplier, D) output, so that the
         # spline can take each parameter as a contiguous (B, D) slab
         return self.last(h).view(inputs.shape[0], self.output_multiplier, self.features).transpose(1, 2)
+
+
+class IncrementalMADE:
+    """A :class:`ConditionalMADE` evaluated one output at a time while its input is filled in left to
+    right, as autoregressive sampling needs it (Germain et al., arXiv 1502.03509): :meth:`fill` adds
+    input ``i``'s column to the first layer's pre-activation instead of recomputing it from every
+    input, and :meth:`output` evaluates only output ``i``'s rows of the last layer. ``output(i)``
+    equals ``made(x, context)[:, i]`` (to float rounding) once inputs ``< i`` are filled. No dropout
+    (for sampling in eval mode)."""
+
+    def __init__(self, made: ConditionalMADE, context: torch.Tensor | None, batch_size: int) -> None:
+        self.first = made.first.weight * made.first.mask  # (H, D)
+        self.pre_activation = made.first.bias.expand(batch_size, made.hidden_features)
+        if made.context is not None:
+            if context is None:
+                raise ValueError("this MADE needs a context")
+            self.pre_activation = self.pre_activation + made.context(context)
+        self.hidden = [(layer.weight * layer.mask, layer.bias) for layer in made.hidden]
+        shape = (made.output_multiplier, made.features)
+        self.last = (made.last.weight * made.last.mask).view(*shape, made.hidden_features)
+        self.last_bias = made.last.bias.view(shape)
+
+    def output(self, i: int) -> torch.Tensor:
+        """(B, output_multiplier): output ``i`` given the inputs filled so far."""
+        h = F.relu(self.pre_activation)
+        for weight, bias in self.hidden:
+            h = F.relu(F.linear(h, weight, bias))
+        return F.linear(h, self.last[:, i], self.last_bias[:, i])
+
+    def fill(self, i: int, value: torch.Tensor) -> None:
+        """Set input ``i`` to ``value`` (B,)."""
+        self.pre_activation = self.pre_activation + value[:, None] * self.first[:, i]
