@@ -306,6 +306,23 @@ def test_a_stage_can_set_adams_eps(tmp_path):
         Trainer(other, torch.device("cpu"), seed=0, workdir=tmp_path).run()
 
 
+def test_the_default_stage_takes_the_generators_stage_options(data):
+    train, valid = data
+
+    class LastEpoch(TinyGaussian):
+        def main_stage_options(self):
+            return {"keep": "last", "eps": 1e-10}
+
+    stages = {}
+    for cls in (TinyGaussian, LastEpoch):
+        model = cls(train.geometry, preset="smoke", device="cpu")
+        model.fit_preprocessing(train)
+        model.modules = nn.ModuleDict(model.build_modules())
+        (stages[cls],) = list(model.stages(train, valid))
+    assert (stages[TinyGaussian].keep, stages[TinyGaussian].eps) == ("best", None)
+    assert (stages[LastEpoch].keep, stages[LastEpoch].eps) == ("last", 1e-10)
+
+
 def test_amp_is_ignored_on_cpu(data):
     train, valid = data
     with_amp = TinyGaussian(train.geometry, {"amp": True, "epochs": 2}, preset="smoke", device="cpu")
