@@ -45,6 +45,7 @@ def energies_to_u(
     incident_energies: torch.Tensor,
     u0_scale: float = 1.0,
     empty_tail: float = 0.0,
+    clip_total: bool = True,
 ) -> torch.Tensor:
     """(B, n) layer energies and (B,) E_inc (MeV) -> (B, n) layer-energy fractions in [0, 1].
 
@@ -53,7 +54,9 @@ def energies_to_u(
     ``empty_tail`` is the value of ``u_i = E_i / sum_{j>=i} E_j`` where layer i and every layer behind
     it are empty (0 / 0: any value gives back the energies). With 0 (CaloFlow's convention) the energy
     a generator leaves over after the last non-empty layer lands in the last layer on inversion; with 1
-    in the first empty layer behind the shower.
+    in the first empty layer behind the shower. ``clip_total=False`` leaves ``u_0`` unclipped above 1
+    (CaloINN's INN takes ``u_0 = E_dep / E_inc`` through a log, not a logit, and keeps showers up to
+    ``u_0 < 7``, pions up to 3.5: heidelberg-hepml/CaloINN@a57e1c2 src/data_util.py:124,181-190).
     """
     total = layer_energies.sum(dim=1)
     columns = [total / (u0_scale * incident_energies)]
@@ -65,7 +68,10 @@ def energies_to_u(
         if empty_tail != 0.0:
             fractions = torch.where(remaining[:, : n - 1] > 0, fractions, torch.full_like(fractions, empty_tail))
         columns.extend(fractions.unbind(dim=1))
-    return torch.stack(columns, dim=1).clamp(0.0, 1.0)
+    u = torch.stack(columns, dim=1)
+    if clip_total:
+        return u.clamp(0.0, 1.0)
+    return torch.cat([u[:, :1].clamp_min(0.0), u[:, 1:].clamp(0.0, 1.0)], dim=1)
 
 
 def u_to_energies(u: torch.Tensor, incident_energies: torch.Tensor, u0_scale: float = 1.0) -> torch.Tensor:
@@ -107,16 +113,28 @@ def normalize_layers(
     return voxels / scale, sums
 
 
-def renormalize_layers(shares: torch.Tensor, layer_energies: torch.Tensor, layer_sizes: Sequence[int]) -> torch.Tensor:
+#: What :func:`renormalize_layers` does with a layer whose shares are all 0.
+EMPTY_LAYERS = ("spread", "drop")
+
+
+def renormalize_layers(
+    shares: torch.Tensor, layer_energies: torch.Tensor, layer_sizes: Sequence[int], empty_layers: str = "spread"
+) -> torch.Tensor:
     """Non-negative voxel shares and (B, n_layers) layer energies (MeV) -> voxel energies (MeV).
 
-    Every layer's shares are divided by their sum and multiplied by the layer's energy; a layer
-    whose shares are all 0 spreads its energy evenly. The inverse of :func:`normalize_layers`.
+    Every layer's shares are divided by their sum and multiplied by the layer's energy. A layer
+    whose shares are all 0 spreads its energy evenly (``empty_layers="spread"``) or loses it
+    (``"drop"``: ``shares * E / (sum + eps)`` as CaloINN computes it,
+    heidelberg-hepml/CaloINN@a57e1c2 src/data_util.py:375-408). The inverse of :func:`normalize_layers`.
     """
+    if empty_layers not in EMPTY_LAYERS:
+        raise ValueError(f"empty_layers must be one of {EMPTY_LAYERS}, got {empty_layers!r}")
     shares = shares.clamp_min(0.0)
     totals = layer_sums(shares, layer_sizes)
     safe = torch.where(totals > 0, totals, torch.ones_like(totals))
     normalized = shares / expand_layers(safe, layer_sizes)
+    if empty_layers == "drop":
+        return normalized * expand_layers(layer_energies, layer_sizes)
     sizes = torch.as_tensor(list(layer_sizes), device=shares.device, dtype=shares.dtype)
     uniform = expand_layers((1.0 / sizes).expand_as(totals), layer_sizes)
     normalized = torch.where(expand_layers(totals > 0, layer_sizes), normalized, uniform)

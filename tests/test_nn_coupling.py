@@ -58,6 +58,19 @@ def test_flow_inverts_and_log_det_matches_the_jacobian(spline, features):
     torch.testing.assert_close(flow.log_prob(x, c), expected, atol=1e-9, rtol=0)
 
 
+def test_a_fresh_block_is_the_identity_unless_asked_for_caloinns_start():
+    x = torch.rand(50, 4) * 4 - 2
+    fresh = ConditionalSplineCoupling(4, 1, [8], num_bins=4, tail_bound=3.0)
+    y, lad = fresh.inverse(x, torch.zeros(50, 1))
+    torch.testing.assert_close(y, x)
+    torch.testing.assert_close(lad, torch.zeros(50))
+    published = ConditionalSplineCoupling(4, 1, [8], num_bins=4, tail_bound=3.0, identity_init=False)
+    y, _ = published.inverse(x, torch.zeros(50, 1))
+    assert not torch.allclose(y[:, 2:], x[:, 2:])  # inner knot derivatives 0.69, not 1
+    knots = torch.tensor([[0.0, 0.0, -1.5, 1.5]])  # on the knots of the uniform bins the map is still exact
+    torch.testing.assert_close(published.inverse(knots, torch.zeros(1, 1))[0], knots)
+
+
 def test_the_context_changes_the_transform_and_is_required():
     block = ConditionalSplineCoupling(4, 1, [8], num_bins=4, tail_bound=3.0)
     _perturbed(block, 1.0)

@@ -66,6 +66,15 @@ def test_empty_tail_sets_the_undefined_fractions_and_moves_leftovers_to_the_firs
         assert energies[layer] > 0 and energies[2:].sum() == pytest.approx(0.002)
 
 
+def test_u0_may_stay_above_one_when_the_total_is_not_clipped():
+    layers = torch.tensor([[3.0, 1.0, 0.0], [1.0, 1.0, 1.0]], dtype=torch.float64)
+    incident = torch.tensor([2.0, 10.0], dtype=torch.float64)
+    assert energies_to_u(layers, incident)[:, 0].tolist() == [1.0, 0.3]
+    u = energies_to_u(layers, incident, clip_total=False)
+    assert u[:, 0].tolist() == [2.0, 0.3] and (u[:, 1:] <= 1).all()
+    torch.testing.assert_close(u_to_energies(u, incident), layers)
+
+
 def test_logit_round_trip_and_bounds():
     x = torch.tensor([0.0, 1e-9, 0.3, 1.0], dtype=torch.float64)
     y = logit(x)
@@ -89,6 +98,15 @@ def test_renormalize_spreads_an_empty_layer_evenly_and_ignores_negative_shares()
     shares = torch.tensor([[0.0, 0.0, -1.0, 3.0, 1.0]])
     energies = renormalize_layers(shares, torch.tensor([[4.0, 8.0]]), [2, 3])
     torch.testing.assert_close(energies, torch.tensor([[2.0, 2.0, 0.0, 6.0, 2.0]]))
+
+
+def test_renormalize_can_drop_the_energy_of_an_empty_layer():
+    """CaloINN's ``shares * E / (sum + eps)``: a layer whose shares are all 0 loses its energy."""
+    shares = torch.tensor([[0.0, 0.0, -1.0, 3.0, 1.0]])
+    energies = renormalize_layers(shares, torch.tensor([[4.0, 8.0]]), [2, 3], empty_layers="drop")
+    torch.testing.assert_close(energies, torch.tensor([[0.0, 0.0, 0.0, 6.0, 2.0]]))
+    with pytest.raises(ValueError, match="empty_layers"):
+        renormalize_layers(shares, torch.tensor([[4.0, 8.0]]), [2, 3], empty_layers="keep")
 
 
 def test_noise_width_and_threshold():

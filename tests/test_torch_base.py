@@ -292,6 +292,37 @@ def test_gradient_clipping_bounds_the_first_step():
     assert float(module.weight.detach()) == pytest.approx(0.1)  # unclipped: 2 * 100 * lr = 200
 
 
+def test_a_stage_can_set_adams_eps(tmp_path):
+    """``Stage.eps`` reaches the optimizer (CaloINN's cards pass eps 1e-10 to AdamW) and is part of
+    the checkpoint's identity, so a run with another eps does not resume from it."""
+    settings = TrainSettings(epochs=1, batch_size=8, lr=0.01, optimizer="adamw")
+    _, stage = _pull_stage(settings)
+    stage.eps = 1e-10
+    Trainer(stage, torch.device("cpu"), seed=0, workdir=tmp_path).run()
+    payload = load_checkpoint(tmp_path / "pull.pt")
+    assert payload["optimizer"]["param_groups"][0]["eps"] == 1e-10 and payload["eps"] == 1e-10
+    _, other = _pull_stage(settings)
+    with pytest.raises(CheckpointError, match="eps"):
+        Trainer(other, torch.device("cpu"), seed=0, workdir=tmp_path).run()
+
+
+def test_the_default_stage_takes_the_generators_stage_options(data):
+    train, valid = data
+
+    class LastEpoch(TinyGaussian):
+        def main_stage_options(self):
+            return {"keep": "last", "eps": 1e-10}
+
+    stages = {}
+    for cls in (TinyGaussian, LastEpoch):
+        model = cls(train.geometry, preset="smoke", device="cpu")
+        model.fit_preprocessing(train)
+        model.modules = nn.ModuleDict(model.build_modules())
+        (stages[cls],) = list(model.stages(train, valid))
+    assert (stages[TinyGaussian].keep, stages[TinyGaussian].eps) == ("best", None)
+    assert (stages[LastEpoch].keep, stages[LastEpoch].eps) == ("last", 1e-10)
+
+
 def test_amp_is_ignored_on_cpu(data):
     train, valid = data
     with_amp = TinyGaussian(train.geometry, {"amp": True, "epochs": 2}, preset="smoke", device="cpu")

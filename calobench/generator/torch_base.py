@@ -161,8 +161,14 @@ class TorchGenerator(Generator):
             f"{type(self).__name__} must implement training_tensors() and loss(), or override stages()"
         )
 
+    def main_stage_options(self) -> dict[str, Any]:
+        """Further :class:`~calobench.generator.training.Stage` fields of the default single stage,
+        e.g. ``{"keep": "last", "eps": 1e-10}`` (default: none)."""
+        return {}
+
     def stages(self, train: Showers, valid: Showers | None) -> Iterable[Stage]:
-        """The training stages, in order. Default: one stage ``"main"`` over all modules."""
+        """The training stages, in order. Default: one stage ``"main"`` over all modules
+        (with :meth:`main_stage_options`)."""
         assert self.modules is not None
         yield Stage(
             "main",
@@ -171,6 +177,7 @@ class TorchGenerator(Generator):
             self.training_tensors(train),
             None if valid is None or len(valid) == 0 else self.training_tensors(valid),
             TrainSettings.from_config(self.config),
+            **self.main_stage_options(),
         )
 
     # ------------------------------------------------------------------ training

@@ -103,6 +103,8 @@ class Stage:
     keep: str = "best"
     #: Adam's betas for the stage's optimizer (``None``: torch's default (0.9, 0.999))
     betas: tuple[float, float] | None = None
+    #: Adam's eps for the stage's optimizer (``None``: torch's default 1e-8; CaloINN's cards pass 1e-10)
+    eps: float | None = None
 
     def __post_init__(self) -> None:
         if self.keep not in ("best", "last"):
@@ -128,7 +130,10 @@ class Stage:
 
     def signature(self) -> dict[str, Any]:
         """Extra values that identify this stage's training in its checkpoint (compared on resume)."""
-        return {} if self.betas is None else {"betas": [float(b) for b in self.betas]}
+        signature: dict[str, Any] = {} if self.betas is None else {"betas": [float(b) for b in self.betas]}
+        # always present: None matches checkpoints written before the key existed
+        signature["eps"] = None if self.eps is None else float(self.eps)
+        return signature
 
 
 @dataclass
@@ -166,15 +171,22 @@ def amp_dtype(device: torch.device) -> torch.dtype:
 
 
 def build_optimizer(
-    settings: TrainSettings, parameters: Sequence[nn.Parameter], betas: tuple[float, float] | None = None
+    settings: TrainSettings,
+    parameters: Sequence[nn.Parameter],
+    betas: tuple[float, float] | None = None,
+    eps: float | None = None,
 ) -> torch.optim.Optimizer:
     """The optimizer of ``settings`` over ``parameters``; ``betas`` replaces Adam's default (0.9, 0.999)
-    (GAN training often uses (0.5, 0.9), e.g. the WGAN-GP paper, arXiv 1704.00028)."""
+    (GAN training often uses (0.5, 0.9), e.g. the WGAN-GP paper, arXiv 1704.00028) and ``eps`` its
+    default 1e-8."""
     adam_betas = (0.9, 0.999) if betas is None else (float(betas[0]), float(betas[1]))
+    adam: dict[str, Any] = {"lr": settings.lr, "weight_decay": settings.weight_decay, "betas": adam_betas}
+    if eps is not None:
+        adam["eps"] = float(eps)
     if settings.optimizer == "adam":
-        return torch.optim.Adam(parameters, lr=settings.lr, weight_decay=settings.weight_decay, betas=adam_betas)
+        return torch.optim.Adam(parameters, **adam)
     if settings.optimizer == "adamw":
-        return torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay, betas=adam_betas)
+        return torch.optim.AdamW(parameters, **adam)
     return torch.optim.SGD(parameters, lr=settings.lr, momentum=0.9, weight_decay=settings.weight_decay)
 
 
@@ -227,7 +239,7 @@ class SingleOptimizer(Updates):
         self.trainer = trainer
         settings = trainer.settings
         self.parameters = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
-        self.optimizer = build_optimizer(settings, self.parameters, betas=trainer.stage.betas)
+        self.optimizer = build_optimizer(settings, self.parameters, betas=trainer.stage.betas, eps=trainer.stage.eps)
         self.schedule = build_schedule(self.optimizer, settings.schedule, settings.epochs, steps_per_epoch)
         self.scaler = torch.amp.GradScaler("cuda", enabled=trainer.amp_enabled and trainer.amp_dtype == torch.float16)
 

@@ -11,8 +11,11 @@ any other model (a latent flow of a VAE, CaloMan's density estimator).
 
 Two conditioners and two masks cover the published flows with one block:
 
-* ``conditioner="mlp"``: an MLP on ``[passive, context]`` whose last layer starts at zero, the
-  derivative parameters offset so that a fresh block is the identity (CaloINN's FrEIA subnet);
+* ``conditioner="mlp"``: an MLP on ``[passive, context]`` whose last layer starts at zero (CaloINN's
+  FrEIA subnet); the derivative parameters offset so that a fresh block is the identity, or, with
+  ``identity_init=False``, not offset: CaloINN's block, whose zero subnet output gives inner knot
+  derivatives ``softplus(0) + 1e-3 = 0.69`` (heidelberg-hepml/CaloINN@a57e1c2
+  src/myBlocks/spline_blocks.py:480-496);
 * ``conditioner="resnet"``: normflows' ``ResidualNet`` with the context as an extra input, and
   nflows' parametrization (bin-width and -height inputs divided by sqrt(width)), as in the
   two-step-zoo ``simple_nsf`` that CaloMan uses (arXiv 2211.15380); with ``mask="alternating"`` the
@@ -70,6 +73,8 @@ class ConditionalSplineCoupling(nf.flows.Flow):
         mask: ``"half"`` or ``"alternating"`` (see the module docstring).
         reverse_mask: with ``mask="alternating"``, swap the passive and the transformed features.
         min_bin_width, min_bin_height, min_derivative: the spline's minima.
+        identity_init: with the ``mlp`` conditioner and rational-quadratic splines, offset the
+            derivative parameters so that a fresh block is the identity (see the module docstring).
     """
 
     def __init__(
@@ -89,6 +94,7 @@ class ConditionalSplineCoupling(nf.flows.Flow):
         min_bin_width: float = 1e-3,
         min_bin_height: float = 1e-3,
         min_derivative: float = 1e-3,
+        identity_init: bool = True,
     ) -> None:
         super().__init__()
         if features < 2:
@@ -140,7 +146,7 @@ class ConditionalSplineCoupling(nf.flows.Flow):
             self.body = net[:-1]
             self.head = typing.cast(nn.Linear, net[-1])
             # rational-quadratic: softplus(c) + min = 1 at c = 0 after the shift
-            if spline == "rational_quadratic":
+            if spline == "rational_quadratic" and identity_init:
                 self._derivative_shift = math.log(math.expm1(1.0 - self.min_derivative))
         else:
             if not hidden or len(set(hidden)) != 1:
@@ -285,6 +291,7 @@ def coupling_flow(
     min_bin_width: float = 1e-3,
     min_bin_height: float = 1e-3,
     min_derivative: float = 1e-3,
+    identity_init: bool = True,
 ) -> nf.ConditionalNormalizingFlow:
     """A conditional flow of ``blocks`` x (ActNorm -> spline coupling -> fixed random permutation) in
     the density direction (CaloINN's block, arXiv 2312.09290), on a standard-normal base.
@@ -311,6 +318,7 @@ def coupling_flow(
                 min_bin_width=min_bin_width,
                 min_bin_height=min_bin_height,
                 min_derivative=min_derivative,
+                identity_init=identity_init,
             )
         )
         if permute:

@@ -1,14 +1,19 @@
-"""CaloINN's conditional VAE (the first half of CaloVAE+INN, arXiv 2312.09290; INNVAE branch, models.md
-sec. 2.6): MLP encoder and decoder, the neighbour-smearing kernel and the reconstruction loss.
+"""CaloINN's conditional VAE, the first half of CaloVAE+INN (arXiv 2312.09290), as the published code
+builds it (heidelberg-hepml/CaloINN@342e78f, branch ``vae_calo_challenge_mark_2``, src/model.py;
+line numbers in ../FIDELITY.md):
 
-The loss of a batch is, per shower (summed over voxels, averaged over showers),
+* :class:`MLPVAE` -- DS1: encoder and decoder MLPs, ReLU after every hidden layer (``CVAE``);
+* :class:`KernelVAE` -- DS2 / DS3: the encoder runs one block MLP on every window of ``kernel_size``
+  consecutive calorimeter layers (windows ``stride`` layers apart) and a gathering MLP on the block
+  outputs; the decoder mirrors it and adds the overlapping windows (``KernelEncoder``,
+  ``KernelDecoder``);
+* :func:`smearing_matrix` -- the neighbour smearing of the reconstruction loss;
+* :func:`vae_loss` -- the loss of the final run cards (``BCE_mode: discrete``, ``VAE_MAE_logit``):
 
-    |S (l_hat - l)|_1  +  gamma * |(x_hat - x) / sqrt(mean x)|^2  +  beta * KL(q(z|x, c) || N(0, 1))
+      0.5 mean|(logit x_hat - logit x) S| + gamma 0.5 BCE(x_hat, x) + beta mean_showers KL
 
-with l the standardized share logits the decoder predicts, S the smearing kernel (every voxel keeps
-``centre`` of itself and shares the rest evenly with its neighbours in a ``kernel x kernel`` window
-of its layer's grid; with a stride > 1 only every stride-th position is kept), x the layer shares in
-data space and mean x their training mean per voxel.
+  with x = 0.9 x the layer-normalized voxels (data and reconstruction), the means over showers
+  and voxels.
 """
 
 from __future__ import annotations
@@ -16,26 +21,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from calobench.geometry import Geometry
 from calobench.nn.gaussian import gaussian_kl
 from calobench.nn.mlp import mlp
 
-#: Floor of the per-voxel mean share in the data-space term (keeps never-hit voxels finite).
-MIN_MEAN_SHARE = 1e-6
 
-
-class ConditionalVAE(nn.Module):
-    """Encoder q(z | x, c) -> (mu, logvar) and decoder x_hat(z, c), MLPs with LeakyReLU."""
+class MLPVAE(nn.Module):
+    """Encoder ``[features, condition] -> (mu, logvar)`` and decoder ``[z, condition] -> features``,
+    MLPs with ReLU (``CVAE._set_submodels``; the decoder's widths reversed)."""
 
     def __init__(self, features: int, condition: int, hidden: Sequence[int], latent: int) -> None:
         super().__init__()
         if latent < 1:
             raise ValueError(f"latent must be >= 1, got {latent}")
         self.latent = int(latent)
-        self.encoder = mlp(features + condition, 2 * latent, list(hidden), act="leaky_relu")
-        self.decoder = mlp(latent + condition, features, list(hidden)[::-1], act="leaky_relu")
+        self.encoder = mlp(features + condition, 2 * latent, list(hidden), act="relu")
+        self.decoder = mlp(latent + condition, features, list(hidden)[::-1], act="relu")
 
     def encode(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, logvar = self.encoder(torch.cat([x, c], dim=1)).chunk(2, dim=1)
@@ -45,138 +49,197 @@ class ConditionalVAE(nn.Module):
         return self.decoder(torch.cat([z, c], dim=1))
 
 
-def smearing_matrix(geometry: Geometry, kernel: int = 3, stride: int = 1, centre: float = 0.6) -> torch.Tensor:
-    """The (R, V) sparse smearing kernel of the reconstruction loss (COO, float32).
+def kernel_windows(n_layers: int, size: int, stride: int) -> list[tuple[int, int]]:
+    """The Kernel VAE's layer windows ``[start, end)``: block b covers the layers within
+    ``(size - 1) / 2`` of layer ``b * stride``, clipped to the calorimeter; ``ceil(n / stride)`` blocks.
+    On DS3 (45 layers, stride 5) the last window ends at layer 43: layer 44 is in none (as published)."""
+    if size < 1 or stride < 1:
+        raise ValueError(f"kernel size and stride must be >= 1, got {size}, {stride}")
+    blocks = -(-n_layers // stride)
+    half = (size - 1) // 2
+    return [(max(0, b * stride - half), min(n_layers, b * stride + half + 1)) for b in range(blocks)]
 
-    Each kept position of a layer's (alpha, r) grid -- or (y, x) for Cartesian layers -- takes
-    ``centre`` of its own voxel and ``(1 - centre) / (kernel^2 - 1)`` of every other voxel of the
-    ``kernel x kernel`` window (0.05 for the 3 x 3 kernel, as in the INNVAE code). The angular
-    direction of a cylindrical layer wraps around when it has at least ``kernel`` bins; windows
-    leaving the grid otherwise lose those weights. ``stride`` keeps every stride-th row and column.
+
+def block_mlp(in_features: int, out_features: int, hidden: Sequence[int]) -> nn.Sequential:
+    """The published ``Block`` / gathering subnet: ReLU *before* every hidden linear layer (the first
+    one acts on the input), none between the last hidden layer and the output layer:
+    ``ReLU, L(in, h1), ReLU, L(h1, h2), ..., L(h_k, out)``."""
+    hidden = list(hidden)
+    if not hidden:
+        return nn.Sequential(nn.ReLU(), nn.Linear(in_features, out_features))
+    body = mlp(in_features, hidden[-1], hidden[:-1], act="relu")
+    return nn.Sequential(nn.ReLU(), body, nn.Linear(hidden[-1], out_features))
+
+
+class KernelVAE(nn.Module):
+    """The Kernel VAE of DS2 / DS3 (``KernelVAE``, ``KernelEncoder``, ``KernelDecoder``).
+
+    Encoder: block b gets the voxels of its layer window and the condition, :func:`block_mlp` with
+    ``kernel_hidden`` -> ``kernel_latent``; the gathering :func:`block_mlp` with ``hidden`` maps all
+    block outputs and the condition to ``(mu, logvar)``. Decoder: the gathering MLP (``hidden``
+    reversed) maps ``[z, condition]`` to ``blocks x kernel_latent``; block b maps its slice and the
+    *last* ``condition`` values of that gathering output (the published code's wiring: it slices
+    ``x[..., -cond_dim:]`` after overwriting x with the gathering output) to its window's voxels
+    (``kernel_hidden`` reversed); overlapping windows add up, voxels in no window stay 0.
     """
-    if kernel < 1 or kernel % 2 == 0:
-        raise ValueError(f"the smearing kernel must be an odd size >= 1, got {kernel}")
-    if stride < 1:
-        raise ValueError(f"the smearing stride must be >= 1, got {stride}")
-    if not 0.0 < centre <= 1.0:
-        raise ValueError(f"the smearing centre weight must be in (0, 1], got {centre}")
-    half = kernel // 2
-    other = (1.0 - centre) / (kernel * kernel - 1) if kernel > 1 else 0.0
+
+    def __init__(
+        self,
+        layer_sizes: Sequence[int],
+        condition: int,
+        hidden: Sequence[int],
+        latent: int,
+        *,
+        kernel_size: int,
+        kernel_stride: int,
+        kernel_hidden: Sequence[int],
+        kernel_latent: int,
+    ) -> None:
+        super().__init__()
+        if latent < 1 or kernel_latent < 1:
+            raise ValueError(f"latent sizes must be >= 1, got {latent} and {kernel_latent}")
+        self.latent = int(latent)
+        self.kernel_latent = int(kernel_latent)
+        self.condition = int(condition)
+        bounds = [0]
+        for size in layer_sizes:
+            bounds.append(bounds[-1] + int(size))
+        self.n_voxels = bounds[-1]
+        self.slices = [(bounds[a], bounds[b]) for a, b in kernel_windows(len(layer_sizes), kernel_size, kernel_stride)]
+        n_blocks = len(self.slices)
+        if n_blocks * self.kernel_latent < self.condition:
+            raise ValueError(
+                f"the Kernel VAE's decoder blocks read the last {self.condition} gathering outputs: "
+                f"{n_blocks} blocks x kernel_latent {self.kernel_latent} must be at least that"
+            )
+        self.encoder_blocks = nn.ModuleList(
+            block_mlp(stop - start + self.condition, self.kernel_latent, kernel_hidden) for start, stop in self.slices
+        )
+        self.encoder_gather = block_mlp(n_blocks * self.kernel_latent + self.condition, 2 * self.latent, hidden)
+        self.decoder_gather = block_mlp(self.latent + self.condition, n_blocks * self.kernel_latent, list(hidden)[::-1])
+        self.decoder_blocks = nn.ModuleList(
+            block_mlp(self.kernel_latent + self.condition, stop - start, list(kernel_hidden)[::-1])
+            for start, stop in self.slices
+        )
+
+    def encode(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs = [block(torch.cat([x[:, a:b], c], dim=1)) for block, (a, b) in zip(self.encoder_blocks, self.slices)]
+        mu, logvar = self.encoder_gather(torch.cat([*outputs, c], dim=1)).chunk(2, dim=1)
+        return mu, logvar
+
+    def decode(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        gathered = self.decoder_gather(torch.cat([z, c], dim=1))
+        tail = gathered[:, -self.condition :]
+        out = gathered.new_zeros(len(z), self.n_voxels)
+        k = self.kernel_latent
+        for i, (block, (a, b)) in enumerate(zip(self.decoder_blocks, self.slices)):
+            out[:, a:b] = out[:, a:b] + block(torch.cat([gathered[:, i * k : (i + 1) * k], tail], dim=1))
+        return out
+
+
+# ---------------------------------------------------------------------- smearing
+def published_neighbours(index: int, n_alpha: int, n_radial: int) -> list[int]:
+    """The neighbours of voxel ``index`` (``alpha * n_radial + r``) of a cylindrical layer as
+    ``CVAE._get_smearing_matrix`` lists them: the angular neighbours wrap around, and below the
+    innermost ring lies the voxel on the opposite side (``index + n_alpha // 2 * n_radial``). In a
+    layer with one angular bin the innermost voxel is its own neighbour (published)."""
+    size = n_alpha * n_radial
+    i, j = divmod(index, n_radial)
+    neighbours: list[int] = []
+
+    def across(k: int) -> int:
+        return (k + n_alpha // 2 * n_radial) % size
+
+    left = index - n_radial if i > 0 else index + n_radial * (n_alpha - 1)
+    if left != index:
+        neighbours.append(left)
+        neighbours.append(left - 1 if j > 0 else across(left))
+        if j < n_radial - 1:
+            neighbours.append(left + 1)
+    right = index + n_radial if i < n_alpha - 1 else index - n_radial * (n_alpha - 1)
+    if right != index:
+        neighbours.append(right)
+        neighbours.append(right - 1 if j > 0 else across(right))
+        if j < n_radial - 1:
+            neighbours.append(right + 1)
+    neighbours.append(index - 1 if j > 0 else across(index))
+    if j < n_radial - 1:
+        neighbours.append(index + 1)
+    return neighbours
+
+
+def _cartesian_neighbours(index: int, n_rows: int, n_cols: int) -> list[int]:
+    """The 8 grid neighbours inside a Cartesian (CaloGAN) layer."""
+    row, col = divmod(index, n_cols)
+    return [
+        (row + dr) * n_cols + col + dc
+        for dr in (-1, 0, 1)
+        for dc in (-1, 0, 1)
+        if (dr or dc) and 0 <= row + dr < n_rows and 0 <= col + dc < n_cols
+    ]
+
+
+def smearing_matrix(geometry: Geometry, self_weight: float = 0.6, share_weight: float = 0.05) -> torch.Tensor:
+    """The (V, V) smearing matrix S of the loss, sparse: ``S[i, i] = self_weight`` and
+    ``S[i, n] = share_weight`` for every neighbour n of voxel i (:func:`published_neighbours`; a
+    neighbour equal to i overwrites the self weight, as in the published loop). The loss smears a
+    row vector as ``d @ S``; this returns S transposed (COO, float32), so that ``S^T d^T`` is one
+    sparse product. CaloGAN's Cartesian layers (not in the paper) take their 8 grid neighbours.
+    """
     rows: list[int] = []
     cols: list[int] = []
     values: list[float] = []
-    row = 0
     offset = 0
     for layer_id, size in zip(geometry.layer_ids, geometry.layer_sizes):
         n_a, n_b = geometry.layer_shape(layer_id)
-        wrap = geometry.kind == "cylindrical" and n_a >= kernel
-        for a in range(0, n_a, stride):
-            for b in range(0, n_b, stride):
-                for da in range(-half, half + 1):
-                    aa = a + da
-                    if wrap:
-                        aa %= n_a
-                    elif not 0 <= aa < n_a:
-                        continue
-                    for db in range(-half, half + 1):
-                        bb = b + db
-                        if not 0 <= bb < n_b:
-                            continue
-                        rows.append(row)
-                        cols.append(offset + aa * n_b + bb)
-                        values.append(centre if da == 0 and db == 0 else other)
-                row += 1
+        for index in range(size):
+            weights = {index: self_weight}
+            near = (
+                published_neighbours(index, n_a, n_b)
+                if geometry.kind == "cylindrical"
+                else _cartesian_neighbours(index, n_a, n_b)
+            )
+            for neighbour in near:
+                weights[neighbour] = share_weight
+            for column, weight in weights.items():
+                rows.append(offset + index)
+                cols.append(offset + column)
+                values.append(weight)
         offset += size
-    indices = torch.tensor([rows, cols], dtype=torch.long)
-    matrix = torch.sparse_coo_tensor(
-        indices, torch.tensor(values, dtype=torch.float32), (row, geometry.n_voxels), check_invariants=True
-    )
-    return matrix.coalesce()
+    indices = torch.tensor([cols, rows], dtype=torch.long)  # transposed
+    n = geometry.n_voxels
+    return torch.sparse_coo_tensor(indices, torch.tensor(values), (n, n), check_invariants=True).coalesce()
 
 
-def smeared_mae(difference: torch.Tensor, smearing: torch.Tensor | None) -> torch.Tensor:
-    """``|S d|_1`` per shower for (B, V) differences ``d`` (``|d|_1`` without a kernel)."""
-    if smearing is None:
-        return difference.abs().sum(dim=1)
-    smeared = torch.sparse.mm(smearing, difference.t().to(smearing.dtype)).t()
-    return smeared.abs().sum(dim=1)
+def smear(values: torch.Tensor, smearing_t: torch.Tensor) -> torch.Tensor:
+    """``values @ S`` for (B, V) values and the transposed matrix of :func:`smearing_matrix`."""
+    return torch.sparse.mm(smearing_t, values.t().to(smearing_t.dtype)).t().to(values.dtype)
 
 
+# ---------------------------------------------------------------------- loss
 def vae_loss(
-    logits_hat: torch.Tensor,
-    logits: torch.Tensor,
     shares_hat: torch.Tensor,
     shares: torch.Tensor,
-    mean_shares: torch.Tensor,
     mu: torch.Tensor,
     logvar: torch.Tensor,
     *,
-    smearing: torch.Tensor | None,
+    smearing_t: torch.Tensor,
+    alpha: float,
     gamma: float,
     beta: float,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """The VAE loss (module docstring), averaged over the batch, and its three terms."""
-    mae = smeared_mae(logits_hat - logits, smearing).mean()
-    scale = mean_shares.clamp_min(MIN_MEAN_SHARE).rsqrt()
-    mse = ((shares_hat - shares) * scale).pow(2).sum(dim=1).mean()
-    kl = gaussian_kl(mu, logvar).mean()
-    total = mae + gamma * mse + beta * kl
-    return total, {"mae": float(mae.detach()), "mse": float(mse.detach()), "kl": float(kl.detach())}
+    """The published loss of one batch (``CVAE.reco_loss`` with ``BCE_mode: discrete``,
+    ``VAE_MAE_logit: True``) and its three terms.
 
-
-class ResidualQuantiles(nn.Module):
-    """Per-voxel quantiles of the VAE's reconstruction residuals (standardized logit space) in bins of
-    ``log2(E_inc / GeV)``: a non-parametric decoder noise ``p(x | z) = decoder(z) + r`` with ``r`` drawn
-    voxel by voxel from its empirical distribution at the shower's energy (the ``empirical`` option of
-    ``decoder_noise``; the published model decodes without noise).
-
-    Buffers: ``edges`` (n_bins + 1) in log2(E / GeV), ``quantiles`` (n_bins, Q, V).
+    ``shares_hat`` and ``shares`` are ``0.9 x`` the layer-normalized reconstructed and true voxels
+    (:func:`calobench_caloinn.preprocessing.loss_shares`); the logit is ``logit(a + (1 - 2a) x)``.
+    Every mean runs over showers and voxels (torch's ``reduction="mean"``), the KL term is summed
+    over the latent and averaged over showers.
     """
+    from calobench_caloinn.preprocessing import vae_logit
 
-    def __init__(self, edges: torch.Tensor, n_quantiles: int, features: int) -> None:
-        super().__init__()
-        if n_quantiles < 2:
-            raise ValueError(f"residual_quantiles must be >= 2, got {n_quantiles}")
-        self.register_buffer("edges", torch.as_tensor(edges, dtype=torch.float32).clone())
-        self.register_buffer("quantiles", torch.zeros(len(edges) - 1, n_quantiles, features))
-
-    @property
-    def n_bins(self) -> int:
-        return int(self.quantiles.shape[0])
-
-    def bin_index(self, log2_energy: torch.Tensor) -> torch.Tensor:
-        """Energy bin of every shower (clamped to the first / last bin)."""
-        inner = self.edges[1:-1].to(log2_energy.dtype).contiguous()
-        return torch.bucketize(log2_energy.reshape(-1).contiguous(), inner).clamp(0, self.n_bins - 1)
-
-    @torch.no_grad()
-    def fit(self, residuals: torch.Tensor, log2_energy: torch.Tensor) -> None:
-        """Quantiles of (N, V) residuals per energy bin; an empty bin takes its nearest filled one."""
-        bins = self.bin_index(log2_energy.to(self.edges.device))
-        n_q = self.quantiles.shape[1]
-        # mid-point levels: the extreme draws stay within the 1/(2Q) and 1 - 1/(2Q) quantiles instead
-        # of reaching the sample's minimum and maximum
-        levels = (torch.arange(n_q, dtype=torch.float64) + 0.5) / n_q
-        filled = []
-        for b in range(self.n_bins):
-            rows = residuals[bins.cpu() == b]
-            if len(rows):
-                self.quantiles[b] = torch.quantile(rows.double(), levels, dim=0).to(self.quantiles)
-                filled.append(b)
-        if not filled:
-            raise ValueError("no residuals to fit")
-        for b in range(self.n_bins):
-            if b not in filled:
-                self.quantiles[b] = self.quantiles[min(filled, key=lambda f: abs(f - b))]
-
-    def sample(self, log2_energy: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """(B, V) residuals, each voxel drawn independently by inverting its interpolated quantiles."""
-        n_q, n_v = self.quantiles.shape[1], self.quantiles.shape[2]
-        bins = self.bin_index(log2_energy)
-        position = torch.rand((len(bins), n_v), generator=generator, device=self.quantiles.device) * (n_q - 1)
-        low = position.floor().long().clamp(max=n_q - 2)
-        fraction = (position - low).to(self.quantiles.dtype)
-        flat = self.quantiles.reshape(-1, n_v)
-        index = bins.reshape(-1, 1) * n_q + low
-        below, above = flat.gather(0, index), flat.gather(0, index + 1)
-        return below + fraction * (above - below)
+    logit_term = 0.5 * smear(vae_logit(shares_hat, alpha) - vae_logit(shares, alpha), smearing_t).abs().mean()
+    bce = 0.5 * F.binary_cross_entropy(shares_hat, shares, reduction="mean")
+    kl = gaussian_kl(mu, logvar).mean()
+    total = logit_term + gamma * bce + beta * kl
+    return total, {"logit_mae": float(logit_term.detach()), "bce": float(bce.detach()), "kl": float(kl.detach())}

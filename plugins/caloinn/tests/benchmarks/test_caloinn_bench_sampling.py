@@ -33,17 +33,18 @@ def _model(cls: type, preset: str = "quick"):
     model = cls(geometry, preset=preset, device="cpu")
     model.u0_scale, model.threshold_mev = 1.5, 0.1
     if cls is CaloVAEINN:
-        n_voxels, n_cond = geometry.n_voxels, 1 + geometry.n_layers
+        model.u0_scale = 2.0
+        n_features, n_latent = geometry.n_voxels + geometry.n_layers, model.inn_features
         model.statistics = {
-            "logit_mean": torch.zeros(n_voxels),
-            "logit_std": torch.ones(n_voxels),
-            "condition_mean": torch.zeros(n_cond),
-            "condition_std": torch.ones(n_cond),
-            "mean_shares": torch.full((n_voxels,), 0.01),
+            "feature_mean": torch.zeros(n_features),
+            "feature_std": torch.ones(n_features),
+            "energy_max": torch.tensor(4.2e6),
+            "latent_mean": torch.zeros(n_latent),
+            "latent_std": torch.ones(n_latent),
         }
     model.modules = nn.ModuleDict(model.build_modules()).eval()
     inn = model.modules["inn"]
-    with torch.no_grad():  # initialize the ActNorms as a first training batch would
+    with torch.no_grad():  # initialize the ActNorms (the INN's) as a first training batch would
         features = inn.q0.shape[0]
         inn.log_prob(torch.randn(256, features), torch.randn(256, 1))
     return model
