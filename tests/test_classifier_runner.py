@@ -51,7 +51,10 @@ def test_identical_distributions_give_auc_near_one_half(samples: dict, mode: str
     result = classifier_test(mode, samples["reference"], samples["other"], preset="quick", seed=1, progress=False)
     assert len(result.auc_runs) == 2 and result.n_per_class == N
     assert abs(result.auc - 0.5) < 0.05, result.auc_runs
-    assert abs(result.jsd) < 0.05, result.jsd_runs
+    # log 2 - BCE of a calibrated classifier is a variational lower bound on the JSD, which is 0 here:
+    # the estimate may fall well below 0 (validation showers beyond the isotonic fit's pure end blocks
+    # get the clipped probability 1e-6), but it must not claim a separation that is not there.
+    assert result.jsd < 0.05, result.jsd_runs
 
 
 @pytest.mark.parametrize(("mode", "bound"), [("low", 0.9), ("high", 0.9), ("bdt_high", 0.9), ("low_normed", 0.75)])
