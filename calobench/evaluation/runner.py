@@ -94,14 +94,33 @@ def registered_metrics() -> dict[str, tuple[Metric, str]]:
     return {entry.name: (entry.value, str(entry.provider)) for entry in registry.entries()}
 
 
+def _builtin_metrics() -> dict[str, Metric]:
+    from calobench.metrics.hooks import calobench_metrics
+
+    return {metric.name: metric for metric in calobench_metrics()}
+
+
+def _builtin_provider() -> str:
+    from calobench import __version__
+    from calobench.registry import Provider
+
+    return str(Provider("calobench", "calobench", __version__))
+
+
 def select_metrics(names: "Sequence[str] | str | None") -> list[Metric]:
     """The registered metrics named in ``names`` (comma-separated string or list; ``all`` or None:
-    every one; ``classifier``: every classifier mode), in :data:`ORDER`."""
+    every one; ``classifier``: every classifier mode), in :data:`ORDER`.
+
+    Names that are all built-in metrics are resolved without loading the plugins (a plugin cannot
+    take a built-in name), which spares a library call the plugins' imports."""
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    builtin = _builtin_metrics()
+    if names and all(n in builtin for n in names):
+        return [builtin[n] for n in _ordered(list(dict.fromkeys(names)))]
     from calobench.plugins import metrics
 
     registry = metrics()
-    if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
     if not names or "all" in names:
         return [registry.get(n) for n in _ordered(registry.names())]
     chosen: list[str] = []
@@ -215,7 +234,11 @@ def evaluate_context(
 ) -> dict[str, Any]:
     """Run ``metrics`` on ``context``; write the report (and plots) to ``out`` if given."""
     started = time.perf_counter()
-    providers = {name: provider for name, (_, provider) in registered_metrics().items()}
+    builtin = _builtin_metrics()
+    if all(m.name in builtin and type(m) is type(builtin[m.name]) for m in metrics):
+        providers = {m.name: _builtin_provider() for m in metrics}
+    else:
+        providers = {name: provider for name, (_, provider) in registered_metrics().items()}
     sections, outcomes = run_metrics(context, metrics)
     by_name = {m.name: m for m in metrics}
     report: dict[str, Any] = {

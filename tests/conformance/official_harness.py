@@ -56,7 +56,11 @@ def parse(path: Path) -> dict[str, float]:
     return out
 
 
-def run_official(code: Path, generated: Path, reference: Path, dataset: str, out: Path) -> None:
+def run_official(code: Path, generated: Path, reference: Path, dataset: str, out: Path, helpers: bool = True) -> None:
+    """``evaluate.py --mode hist-chi`` on one pair (its reference cache removed before and after);
+    with ``helpers``, also the official sparsity and centre/width-in-r helpers."""
+    for cache in reference.parent.glob(f"{reference.stem}.pkl"):
+        cache.unlink()
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,13 +85,13 @@ def run_official(code: Path, generated: Path, reference: Path, dataset: str, out
     sys.argv += ["--output_dir", str(out)]
     try:
         scope = runpy.run_path(str(code / "evaluate.py"), run_name="__main__")
-        for helper in ("plot_sparsity", "plot_ECR", "plot_ECWidthR"):
+        for helper in ("plot_sparsity", "plot_ECR", "plot_ECWidthR") if helpers else ():
             scope[helper](scope["hlf"], scope["reference_hlf"], scope["args"])
     finally:
         sys.argv, plt.rc = argv, rc
         os.chdir(cwd)
         sys.path.remove(str(code))
-        for cache in reference.parent.glob("*.pkl"):  # the script's reference cache
+        for cache in reference.parent.glob(f"{reference.stem}.pkl"):  # the script's reference cache
             cache.unlink()
 
 
