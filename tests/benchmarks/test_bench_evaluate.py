@@ -26,8 +26,6 @@ from pathlib import Path
 
 import pytest
 
-from calobench.formats import ShowerWriter
-
 HERE = Path(__file__).resolve().parents[1]
 HARNESS = HERE / "conformance" / "official_harness.py"
 MEMORY_SIZES = (20_000, 50_000)
@@ -35,15 +33,10 @@ DATASET = {"synthetic-ds2": "2", "synthetic-ds3": "3"}
 
 
 def _simulate(path: Path, dataset: str, n: int, seed: int) -> Path:
-    from calobench.simulator.api import iter_simulate
-    from calobench.simulator.catalog import resolve_detector
+    from calobench.simulator.makers import write_simulation
     from calobench.simulator.spectra import incident_spectrum
 
-    detector = resolve_detector(dataset)
-    with ShowerWriter(path, detector.geometry, compression_level=4) as writer:
-        for chunk in iter_simulate(detector, incident_spectrum(dataset, n, seed), seed):
-            writer.append(chunk.showers)
-    return path
+    return write_simulation(path, dataset, incident_spectrum(dataset, n, seed), seed, progress=False)
 
 
 def _children_cpu() -> float:
