@@ -22,6 +22,7 @@ import h5py
 import numpy as np
 
 from calobench.atomic import commit, temporary_path
+from calobench.chunkread import chunk_reader
 from calobench.errors import GeometryError, ShowerFileError, VoxelCountError
 from calobench.geometry import Geometry, detect_geometry, resolve_geometry
 from calobench.showers import Showers, check_shower_arrays
@@ -34,12 +35,14 @@ CALOGAN_KEYS = ("energy", "layer_0", "layer_1", "layer_2")
 CALOGAN_LAYER_KEYS = ("layer_0", "layer_1", "layer_2")
 GEV = 1000.0  # MeV per GeV
 
-#: Bytes of voxel data read per chunk when streaming with the default chunk size.
-DEFAULT_CHUNK_BYTES = 64 * 2**20
+#: Bytes of voxel data read per chunk when streaming with the default chunk size: below glibc's
+#: largest dynamic mmap threshold (32 MiB), so that the arrays of one chunk are recycled by malloc
+#: for the next instead of being mapped and zeroed anew (a fifth less CPU time on dataset 3).
+DEFAULT_CHUNK_BYTES = 16 * 2**20
 
 
 def default_chunk_size(n_voxels: int, itemsize: int = 4) -> int:
-    """Showers per chunk so that one chunk of voxels takes about 64 MB."""
+    """Showers per chunk so that one chunk of voxels takes about 16 MB."""
     return max(1, DEFAULT_CHUNK_BYTES // (n_voxels * itemsize))
 
 
@@ -106,6 +109,9 @@ class ShowerFile:
     Use as a context manager, or call :meth:`close`.
     """
 
+    #: every chunk read is a new array that the caller may modify in place
+    fresh_chunks = True
+
     def __init__(self, path: str | Path, geometry: "Geometry | str | Path | None" = None) -> None:
         self.path = Path(path)
         self._handle = _open_h5(self.path)
@@ -136,6 +142,7 @@ class ShowerFile:
                 raise ShowerFileError(f"{source}: dataset 'incident_energies' must have shape (N, 1), got {einc.shape}")
             n_voxels = showers.shape[1]
             self._einc, self._voxels = einc, [showers]
+            self._chunks = chunk_reader(showers)
             n_incident, n_showers = einc.shape[0], showers.shape[0]
         else:
             einc = self._dataset("energy")
@@ -156,6 +163,7 @@ class ShowerFile:
                 raise ShowerFileError(f"{source}: dataset 'energy' must have shape (N,) or (N, 1), got {einc.shape}")
             n_voxels = reference.n_voxels
             self._einc, self._voxels = einc, layers
+            self._chunks = None
             n_incident, n_showers = einc.shape[0], layers[0].shape[0]
         if n_incident != n_showers:
             raise ShowerFileError(f"{source}: length mismatch: {n_incident} incident energies but {n_showers} showers")
@@ -180,6 +188,10 @@ class ShowerFile:
         self.dtype = np.dtype(np.float64) if wide else np.dtype(np.float32)
         #: the voxel type(s) as stored in the file (``dtype`` is what reading returns)
         self.stored_dtype = "/".join(dict.fromkeys(str(d.dtype) for d in self._voxels))
+        #: the type the incident energies are stored in (reading returns float64 MeV); the
+        #: CaloChallenge script divides E_tot by them in it (calobench.metrics.features)
+        stored = np.dtype(self._einc.dtype)
+        self.incident_dtype = stored if self.format == "calochallenge" and stored.kind == "f" else np.dtype(np.float64)
 
     # ------------------------------------------------------------------ reading
     def __len__(self) -> int:
@@ -215,7 +227,7 @@ class ShowerFile:
             raise ShowerFileError(f"{self.path}: invalid shower range {start}:{stop} (file holds {self.n_showers})")
         incident = self._read_incident(start, stop)
         if self.format == "calochallenge":
-            voxels = self._guarded(lambda: self._voxels[0][start:stop])
+            voxels = self._guarded(lambda: self._read_voxels(start, stop))
         else:
             blocks = [self._guarded(lambda d=d: d[start:stop]) for d in self._voxels]
             voxels = np.concatenate([b.reshape(len(b), -1) for b in blocks], axis=1)
@@ -224,10 +236,18 @@ class ShowerFile:
         check_shower_arrays(incident, voxels, self.geometry, source=str(self.path), offset=start, check_values=validate)
         return Showers(incident, voxels, self.geometry)
 
+    def _read_voxels(self, start: int, stop: int) -> np.ndarray:
+        """Voxel rows of a CaloChallenge file: stored chunks decoded by :mod:`calobench.chunkread`
+        where it handles the layout (h5py's array, at a quarter of the CPU time), else h5py."""
+        dataset = self._voxels[0]
+        if self._chunks is None or stop <= start:
+            return dataset[start:stop]
+        return self._chunks.read(start, stop, lambda a, b: dataset[a:b])
+
     def iter_chunks(self, chunk_size: int | None = None, validate: bool = True) -> Iterator[Showers]:
         """Stream the file as consecutive :class:`Showers` of at most ``chunk_size`` showers.
 
-        Memory stays bounded by one chunk (about 64 MB of voxels by default).
+        Memory stays bounded by one chunk (about 16 MB of voxels by default).
         """
         size = chunk_size or default_chunk_size(self.geometry.n_voxels, np.dtype(self.dtype).itemsize)
         for start in range(0, self.n_showers, size):
@@ -254,6 +274,8 @@ class ShowerSet:
     file can use row windows of one file. Same reading interface as :class:`ShowerFile`.
     """
 
+    fresh_chunks = True
+
     def __init__(self, parts: "Sequence[Part]", geometry: "Geometry | str | Path | None" = None) -> None:
         if not parts:
             raise ShowerFileError("no shower files given")
@@ -278,6 +300,7 @@ class ShowerSet:
         self.format = self._files[0].format if len(formats) == 1 else "mixed"
         self.dtype = np.result_type(*[f.dtype for f in self._files])
         self.stored_dtype = "/".join(dict.fromkeys(f.stored_dtype for f in self._files))
+        self.incident_dtype = np.result_type(*[f.incident_dtype for f in self._files])
         self.n_showers = sum(b - a for a, b in self._windows)
         self.path = (
             Path(self._files[0].path) if len(self._files) == 1 else Path(" + ".join(str(f.path) for f in self._files))

@@ -6,7 +6,8 @@ Two families are supported:
   (``<Bins><Bin pid name><Layer id r_edges n_bin_alpha/>``; arXiv 2410.21611). A layer's block of
   the flat voxel vector reshapes to ``(n_alpha, n_r)``: radial bin fastest, then angle, then layer.
   Voxel centres: ``r_c`` = midpoint of the radial bin, ``alpha_c = -pi + (j + 1/2) 2 pi / n_alpha``,
-  "eta" = ``r_c cos(alpha_c)``, "phi" = ``r_c sin(alpha_c)`` (mm).
+  "eta" = ``r_c cos(alpha_c)``, "phi" = ``r_c sin(alpha_c)`` (mm), each rounded in the last bit
+  exactly as the CaloChallenge code computes it (:func:`_cylindrical_centres`).
 * the Cartesian CaloGAN layout (Paganini, de Oliveira, Nachman, arXiv 1712.10321): three layers of
   3 x 96, 12 x 12 and 12 x 6 cells on a 480 mm x 480 mm face, flattened row-major per layer;
   "eta" is the cell-centre x and "phi" the cell-centre y (mm).
@@ -237,11 +238,7 @@ class Geometry:
             parts: dict[str, list[np.ndarray]] = {k: [] for k in ("layer", "r", "alpha", "eta", "phi")}
             for index, layer in enumerate(self.layers):
                 if self.kind == "cylindrical":
-                    edges = np.asarray(layer.r_edges, dtype=np.float64)
-                    r_centres = 0.5 * (edges[:-1] + edges[1:])
-                    alpha_centres = -np.pi + (np.arange(layer.n_alpha) + 0.5) * 2.0 * np.pi / layer.n_alpha
-                    alpha, r = np.meshgrid(alpha_centres, r_centres, indexing="ij")
-                    eta, phi = r * np.cos(alpha), r * np.sin(alpha)
+                    r, alpha, eta, phi = _cylindrical_centres(layer)
                 else:
                     dy, dx = layer.cell_size  # type: ignore[misc]
                     half = CALOGAN_FACE_MM / 2.0
@@ -264,6 +261,28 @@ class Geometry:
         for layer in self.layers:
             lines.append(f"  layer {layer.id:>2}: {layer.shape[0]} x {layer.shape[1]} = {layer.n_voxels}")
         return "\n".join(lines)
+
+
+def _cylindrical_centres(layer: Layer) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(r, alpha, eta, phi) of a cylindrical layer's voxel centres, flattened angle-major, rounded
+    exactly as the CaloChallenge code rounds them (CaloChallenge/homepage code/XMLHandler.py and
+    HighLevelFeatures.py), because a centre of energy that lands on a histogram edge falls on the
+    side its last bit decides:
+
+    * ``r`` (the centre of energy and width in r): ``(r_i + r_{i+1}) * 0.5``;
+    * ``alpha``: the midpoints ``a_j + (a_{j+1} - a_j) / 2`` of ``linspace(-pi, pi, n_alpha + 1)``;
+    * ``eta`` = ``r' cos(alpha)``, ``phi`` = ``r' sin(alpha)`` with the radial midpoint
+      ``r' = r_i + (r_{i+1} - r_i) / 2`` (XMLHandler's, which can differ from ``r`` in the last bit).
+    """
+    edges = np.asarray(layer.r_edges, dtype=np.float64)
+    n_alpha, n_r = layer.shape
+    r_centres = (edges[:-1] + edges[1:]) * 0.5
+    r_midpoints = edges[:-1] + (edges[1:] - edges[:-1]) / 2
+    alpha_edges = np.linspace(-math.pi, math.pi, n_alpha + 1)
+    alpha_centres = alpha_edges[:-1] + (alpha_edges[1:] - alpha_edges[:-1]) / 2
+    alpha = np.repeat(alpha_centres, n_r)
+    r_prime = np.tile(r_midpoints, n_alpha)
+    return np.tile(r_centres, n_alpha), alpha, r_prime * np.cos(alpha), r_prime * np.sin(alpha)
 
 
 # ---------------------------------------------------------------------- XML parsing

@@ -55,15 +55,15 @@ def check_shower_arrays(
             raise ShowerFileError(f"{source}: {what} must be floating point (float32 or float64), got {array.dtype}")
     if not check_values or energies.size == 0:
         return
-    finite = np.isfinite(energies)
-    if not finite.all():
+    minimum, maximum = energies.min(), energies.max()  # NaN and inf show in these; no mask unless bad
+    if not (np.isfinite(minimum) and np.isfinite(maximum)):
+        finite = np.isfinite(energies)
         count = int(energies.size - np.count_nonzero(finite))
         shower, voxel = _first_index(~finite)
         raise ShowerFileError(
             f"{source}: {count} voxel energies are NaN or inf (first at shower {shower + offset}, voxel {voxel}, "
             f"value {energies[shower, voxel]})"
         )
-    minimum = energies.min()
     if minimum < 0:
         count = int(np.count_nonzero(energies < 0))
         shower, voxel = _first_index(energies < 0)

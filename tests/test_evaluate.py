@@ -80,7 +80,7 @@ def test_report_has_the_keys_of_the_issue(ds1_files, tmp_path, capsys) -> None:
     assert {"precision", "recall", "density", "coverage"} <= set(report["prdc"])
     for which in ("reference", "generated"):
         assert {"value", "error"} <= set(report["intrinsic_dimension"][which])
-    assert report["metric_versions"]["separation_power"] == 1
+    assert report["metric_versions"]["separation_power"] == 2
     assert report["metrics"]["fpd"]["status"] == "ok"
     assert report["inputs"]["generated"][0]["md5"]
     assert len(report["energy_response"]["bins"]) >= 10

@@ -15,35 +15,39 @@ EPS = 1e-16
 
 
 def plain_features(showers: Showers, threshold: float) -> dict[str, np.ndarray]:
-    """The protocol, written out layer by layer from the binning definitions (independent of
-    calobench.geometry's coordinate arrays)."""
+    """The protocol in the order of operations of the CaloChallenge code (HighLevelFeatures.py),
+    written out layer by layer from the binning definitions (independent of calobench.geometry's
+    coordinate arrays): the voxels keep their type, sums run in it, moments in float64."""
     geometry = showers.geometry
-    energies = showers.energies.astype(np.float64)
-    energies[energies < threshold] = 0.0
+    energies = np.where(showers.energies < threshold, np.zeros_like(showers.energies), showers.energies)
     out: dict[str, list] = {
         k: [] for k in ("e_layer", "ec_eta", "ec_phi", "width_eta", "width_phi", "ec_r", "width_r", "sparsity")
     }
     start = 0
     for layer in geometry.layers:
         n_alpha, n_r = layer.shape
-        block = energies[:, start : start + n_alpha * n_r].reshape(-1, n_alpha, n_r)
+        block = energies[:, start : start + n_alpha * n_r]
         start += n_alpha * n_r
-        edges = np.array(layer.r_edges)
-        r = np.tile((edges[:-1] + edges[1:]) / 2, (n_alpha, 1))
-        alpha = np.repeat((-np.pi + (np.arange(n_alpha) + 0.5) * 2 * np.pi / n_alpha)[:, None], n_r, axis=1)
-        total = block.sum(axis=(1, 2))
-        out["e_layer"].append(total)
-        out["sparsity"].append((block == 0).mean(axis=(1, 2)))
-        coords = {"r": r, "eta": r * np.cos(alpha), "phi": r * np.sin(alpha)}
+        edges = [float(e) for e in layer.r_edges]
+        alpha_edges = np.linspace(-np.pi, np.pi, n_alpha + 1)
+        alpha = [alpha_edges[j] + (alpha_edges[j + 1] - alpha_edges[j]) / 2 for j in range(n_alpha) for _ in range(n_r)]
+        r_mid = [edges[i] + (edges[i + 1] - edges[i]) / 2 for _ in range(n_alpha) for i in range(n_r)]
+        coords = {
+            "r": np.array(n_alpha * [(edges[i] + edges[i + 1]) * 0.5 for i in range(n_r)]),
+            "eta": r_mid * np.cos(alpha),
+            "phi": r_mid * np.sin(alpha),
+        }
+        out["e_layer"].append(block.sum(axis=-1))
+        out["sparsity"].append(1.0 - (block > 0).mean(axis=-1))
         for name, x in coords.items():
             if name != "r" and n_alpha == 1:
                 continue
-            centre = (block * x).sum(axis=(1, 2)) / (total + EPS)
-            second = (block * x**2).sum(axis=(1, 2)) / (total + EPS)
+            centre = (x * block).sum(axis=-1) / (block.sum(axis=-1) + EPS)
+            second = (x * x * block).sum(axis=-1) / (block.sum(axis=-1) + EPS)
             out[f"ec_{name}"].append(centre)
-            out[f"width_{name}"].append(np.sqrt(np.maximum(second - centre**2, 0)))
+            out[f"width_{name}"].append(np.sqrt((second - centre**2).clip(min=0.0)))
     result = {k: np.stack(v, axis=1) for k, v in out.items()}
-    result["e_tot"] = energies.sum(axis=1)
+    result["e_tot"] = energies.sum(axis=-1)
     return result
 
 
@@ -54,9 +58,12 @@ def test_features_match_the_protocol(name: str) -> None:
     threshold = geometry.threshold
     expected = plain_features(showers, threshold)
     features = compute_features(showers)
+    for key in ("e_tot", "e_layer", "sparsity"):  # bit for bit, in the voxels' type
+        np.testing.assert_array_equal(getattr(features, key), expected[key].astype(np.float64), err_msg=key)
     for key, value in expected.items():
         np.testing.assert_allclose(getattr(features, key), value, rtol=1e-12, atol=1e-12, err_msg=key)
     np.testing.assert_array_equal(features.e_inc, showers.incident_energies)
+    assert features.voxel_dtype == str(showers.energies.dtype)
 
 
 def test_threshold_zeroes_voxels_before_everything() -> None:

@@ -113,12 +113,15 @@ def plain_metric(reference: Showers, generated: Showers, threshold: float) -> di
     out: dict = {
         "etot_einc": plain_separation_power(f_ref.etot_over_einc, f_gen.etot_over_einc, np.linspace(0.5, 1.5, 101))
     }
-    ref_vox = np.where(reference.energies >= threshold, reference.energies, 0).astype(np.float64)
-    gen_vox = np.where(generated.energies >= threshold, generated.energies, 0).astype(np.float64)
+    # as the official script: the voxels keep their type (float32), and so does their maximum, whose
+    # log10 is then taken in float32
+    ref_vox = np.where(reference.energies < threshold, 0, reference.energies)
+    gen_vox = np.where(generated.energies < threshold, 0, generated.energies)
     edges = np.logspace(np.log10(threshold), np.log10(ref_vox.max()), 50)
     out["voxel"] = plain_separation_power(ref_vox.ravel(), gen_vox.ravel(), edges)
     for column, layer in enumerate(geometry.layer_ids):
-        edges = np.logspace(np.log10(threshold), np.log10(f_ref.e_layer[:, column].max()), 40)
+        top = f_ref.e_layer[:, column].astype(np.float32).max()
+        edges = np.logspace(np.log10(threshold), np.log10(top), 40)
         out[("e_layer", layer)] = plain_separation_power(f_ref.e_layer[:, column], f_gen.e_layer[:, column], edges)
         out[("sparsity", layer)] = plain_separation_power(
             f_ref.sparsity[:, column], f_gen.sparsity[:, column], np.linspace(0, 1, 21)

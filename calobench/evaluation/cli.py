@@ -42,6 +42,9 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="torch device: auto (default), cpu, cuda, cuda:1 ...")
     parser.add_argument("--threshold", type=float, help="readout threshold in MeV (default: the geometry's)")
     parser.add_argument("--no-plots", action="store_true", help="skip the plots")
+    parser.add_argument(
+        "--max-showers", type=int, help="evaluate only the first N showers of each sample (default: all)"
+    )
     parser.add_argument("--out", required=True, type=Path, help="output directory")
 
 
@@ -61,6 +64,7 @@ def _evaluate_run(args: argparse.Namespace) -> int:
         plots=not args.no_plots,
         progress=True,
         threshold=args.threshold,
+        max_showers=args.max_showers,
     )
     rows = report.get("summary", [])
     print(

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from calobench import __version__
 
@@ -38,9 +37,12 @@ def git_revision() -> str:
 
 def device_description(device: str) -> str:
     """``cpu`` or the CUDA device name, e.g. ``cuda:0 (NVIDIA H100 80GB HBM3)``."""
-    if device.startswith("cuda") and torch.cuda.is_available():
-        index = torch.device(device).index or 0
-        return f"{device} ({torch.cuda.get_device_name(index)})"
+    if device.startswith("cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            index = torch.device(device).index or 0
+            return f"{device} ({torch.cuda.get_device_name(index)})"
     return device
 
 
@@ -48,7 +50,7 @@ def software_provenance(device: str) -> dict:
     return {
         "calobench_version": __version__,
         "git_revision": git_revision(),
-        "torch_version": torch.__version__,
+        "torch_version": _torch_version(),
         "numpy_version": np.__version__,
         "python_version": sys.version.split()[0],
         "platform": platform.platform(),
@@ -81,3 +83,15 @@ def file_fingerprint(path: "str | Path") -> dict:
         "fingerprint": digest.hexdigest(),
         "fingerprint_kind": "md5 of the size and the first and last 16 MiB",
     }
+
+
+def _torch_version() -> str:
+    """torch's version, without importing it when no metric did."""
+    if "torch" in sys.modules:
+        return str(sys.modules["torch"].__version__)
+    from importlib import metadata
+
+    try:
+        return metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return "not installed"

@@ -72,6 +72,9 @@ class Metric(abc.ABC):
     report_keys: ClassVar[tuple[str, ...]] = ()
     #: Whether the metric needs the voxel-energy histogram (one more histogram in the streaming pass).
     needs_voxel_spectrum: ClassVar[bool] = False
+    #: Whether the metric reads the high-level features of every shower (``context.reference_features``);
+    #: when no selected metric does, they are not kept and memory stays flat in the number of showers.
+    needs_features: ClassVar[bool] = True
 
     def not_applicable(self, context: "EvaluationContext") -> str | None:
         """Why the metric cannot run on this evaluation, or None if it can."""

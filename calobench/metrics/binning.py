@@ -10,7 +10,12 @@
   (other dataset-1 layers); ``width_r``: (0, 20), (0, 1500), (0, 500) mm.
 * ``sparsity``: ``linspace(0, 1, 21)``.
 
-Log-spaced edges are ``np.logspace(log10(low), log10(high), n)`` as in the challenge's code.
+Log-spaced edges are ``np.logspace(log10(low), log10(high), n)`` as in the challenge's code, with
+``high`` (the reference maximum) in the type of the values it is the maximum of: the official script
+takes ``log10`` of a float32 maximum in float32 for a float32 file, which moves every edge in its last
+bits (a rounding artefact kept on purpose, so that the histograms are filled exactly as the
+published ones; an edge can move past a value that lies on it). Dataset 1 per incident energy: the
+showers with ``2^k <= E_inc < 2^(k+1)`` MeV for k = 8 ... 22, the official script's selection.
 
 calobench's own choices where the protocol says nothing (documented, not published):
 
@@ -89,11 +94,18 @@ def linear_edges(geometry: Geometry, feature: str, layer_id: int) -> np.ndarray:
     raise ValueError(f"{feature!r} is not a linearly binned feature; expected one of {LINEAR_FEATURES}")
 
 
-def log_edges(low: float, high: float, n_edges: int) -> np.ndarray | None:
-    """``np.logspace(log10(low), log10(high), n_edges)``, or None if the range is empty."""
+def log_edges(low: float, high: "float | np.floating", n_edges: int) -> np.ndarray | None:
+    """``np.logspace(log10(low), log10(high), n_edges)``, or None if the range is empty.
+
+    ``high`` keeps its numpy type: a float32 maximum gives a float32 ``log10`` (official)."""
     if not (low > 0 and math.isfinite(high) and high > low):
         return None
     return np.logspace(np.log10(low), np.log10(high), n_edges)
+
+
+def typed_max(values: np.ndarray, dtype: "np.dtype | str") -> np.floating:
+    """The maximum of ``values`` as a scalar of ``dtype`` (the type the official script holds it in)."""
+    return np.asarray(values).max().astype(dtype)
 
 
 def lower_log_edge(threshold: float, reference_values: np.ndarray) -> float:
@@ -104,18 +116,32 @@ def lower_log_edge(threshold: float, reference_values: np.ndarray) -> float:
     return float(positive.min()) if positive.size else math.nan
 
 
-def e_layer_edges(threshold: float, reference_layer_energy: np.ndarray) -> np.ndarray | None:
-    """40 log-spaced edges from the threshold to the reference maximum of the layer (None if the
-    layer never holds more than the threshold in the reference)."""
+def e_layer_edges(
+    threshold: float, reference_layer_energy: np.ndarray, dtype: "np.dtype | str" = "float64"
+) -> np.ndarray | None:
+    """40 log-spaced edges from the threshold to the reference maximum of the layer, that maximum in
+    ``dtype`` (the voxels' type: the official script sums the layer in it); None if the layer never
+    holds more than the threshold in the reference."""
     low = lower_log_edge(threshold, reference_layer_energy)
-    high = float(reference_layer_energy.max()) if reference_layer_energy.size else math.nan
-    return log_edges(low, high, E_LAYER_EDGES)
+    if not reference_layer_energy.size:
+        return None
+    return log_edges(low, typed_max(reference_layer_energy, dtype), E_LAYER_EDGES)
 
 
-def voxel_edges(threshold: float, reference_voxel_max: float, reference_positive_min: float) -> np.ndarray | None:
-    """50 log-spaced edges from the threshold (or the smallest positive voxel) to the reference maximum."""
+def voxel_edges(
+    threshold: float,
+    reference_voxel_max: "float | np.floating",
+    reference_positive_min: float,
+    dtype: "np.dtype | str" = "float64",
+) -> np.ndarray | None:
+    """50 log-spaced edges from the threshold (or the smallest positive voxel) to the reference
+    maximum, that maximum in ``dtype`` (the voxels' type)."""
     low = float(threshold) if threshold > 0 else reference_positive_min
-    return log_edges(low, reference_voxel_max, VOXEL_EDGES)
+    return log_edges(low, np.dtype(dtype).type(reference_voxel_max), VOXEL_EDGES)
+
+
+#: Dataset 1 per incident energy: the official ranges ``[2^k, 2^(k+1))`` MeV, k = 8 ... 22.
+DS1_ENERGY_RANGES: tuple[float, ...] = tuple(float(e) for e in 2 ** np.linspace(8, 23, 16))
 
 
 def per_energy_edges(geometry: Geometry, incident_energy_mev: float) -> np.ndarray:

@@ -2,7 +2,10 @@
 :mod:`calobench.metrics.hooks` through the same hook a plugin uses).
 
 Each wraps one function of this package; the definitions and their sources are in the wrapped
-modules' docstrings.
+modules' docstrings. The metrics that run on torch import it when they compute, so that registering
+the metrics (every ``calobench`` command does) costs no torch import. Version 2 of every metric: the
+high-level features and the readout threshold follow the official order of operations
+(:mod:`calobench.metrics.features`).
 """
 
 from __future__ import annotations
@@ -16,9 +19,6 @@ from calobench.metrics.base import Metric, MetricError, Scalar
 from calobench.metrics.context import EvaluationContext, finite_or_none
 from calobench.metrics.features import high_level_vector
 from calobench.metrics.frechet import fpd
-from calobench.metrics.intrinsic_dimension import shower_intrinsic_dimension
-from calobench.metrics.kernel import kpd
-from calobench.metrics.prdc import log_voxels, prdc
 from calobench.metrics.response import energy_response, layer_correlation, weighted_shift
 from calobench.metrics.separation_metric import SeparationPowerMetric
 from calobench.metrics.wasserstein import feature_w1, mean_normalized_w1
@@ -45,7 +45,7 @@ def _vectors(context: EvaluationContext) -> tuple[np.ndarray, np.ndarray]:
 
 class FPDMetric(Metric):
     name = "fpd"
-    version = 1
+    version = 2
     lower_is_better = True
     description = "Frechet physics distance on the high-level feature vector (CaloChallenge / jetnet definition)"
     report_keys = ("fpd",)
@@ -61,12 +61,14 @@ class FPDMetric(Metric):
 
 class KPDMetric(Metric):
     name = "kpd"
-    version = 1
+    version = 2
     lower_is_better = True
     description = "Kernel physics distance (unbiased MMD^2, kernel (x.y/d + 1)^4) on the high-level feature vector"
     report_keys = ("kpd",)
 
     def compute(self, context: EvaluationContext) -> dict[str, Any]:
+        from calobench.metrics.kernel import kpd
+
         reference, generated = _vectors(context)
         settings = context.settings
         result = kpd(
@@ -85,7 +87,7 @@ class KPDMetric(Metric):
 
 class PRDCMetric(Metric):
     name = "prdc"
-    version = 1
+    version = 2
     lower_is_better = False
     description = "precision, recall, density, coverage (k = 5) on log10 voxel energies"
     report_keys = ("prdc",)
@@ -94,6 +96,8 @@ class PRDCMetric(Metric):
         return context.settings.prdc_showers
 
     def compute(self, context: EvaluationContext) -> dict[str, Any]:
+        from calobench.metrics.prdc import log_voxels, prdc
+
         n = context.sample_cap(self.showers_needed(context))
         reference, _ = context.sample("reference", n)
         generated, _ = context.sample("generated", n)
@@ -123,7 +127,7 @@ class PRDCMetric(Metric):
 
 class W1Metric(Metric):
     name = "w1"
-    version = 1
+    version = 2
     lower_is_better = True
     description = "1-D Wasserstein distance of every high-level feature per layer (raw units and / reference std)"
     report_keys = ("w1",)
@@ -139,7 +143,7 @@ class W1Metric(Metric):
 
 class IntrinsicDimensionMetric(Metric):
     name = "intrinsic_dimension"
-    version = 1
+    version = 2
     lower_is_better = None
     description = "Levina-Bickel MLE of the intrinsic dimension (MacKay-Ghahramani average over k) of both samples"
     report_keys = ("intrinsic_dimension",)
@@ -148,6 +152,8 @@ class IntrinsicDimensionMetric(Metric):
         return context.settings.id_showers
 
     def compute(self, context: EvaluationContext) -> dict[str, Any]:
+        from calobench.metrics.intrinsic_dimension import shower_intrinsic_dimension
+
         n = context.sample_cap(self.showers_needed(context))
         settings = context.settings
         out: dict[str, Any] = {}
@@ -189,7 +195,7 @@ def _max_shift(bins: list[dict], key: str) -> float | None:
 
 class EnergyResponseMetric(Metric):
     name = "energy_response"
-    version = 1
+    version = 2
     lower_is_better = None
     description = (
         "mean (response) and std / mean (resolution) of E_tot/E_inc per incident-energy bin, and their "
@@ -215,7 +221,7 @@ class EnergyResponseMetric(Metric):
 
 class LayerCorrelationMetric(Metric):
     name = "layer_correlation"
-    version = 1
+    version = 2
     lower_is_better = None
     description = "Pearson correlation matrix of the layer energies, reference and generated"
     report_keys = ("layer_correlation",)

@@ -15,7 +15,7 @@ import math
 from typing import Any
 
 from calobench.metrics.base import Metric, Scalar
-from calobench.metrics.classifier import CLASSIFIER_MODES, classifier_applicable, classifier_test
+from calobench.metrics.classifier.presets import CLASSIFIER_MODES
 from calobench.metrics.context import EvaluationContext
 
 _DESCRIPTIONS = {
@@ -30,7 +30,7 @@ _DESCRIPTIONS = {
 class ClassifierMetric(Metric):
     """AUC and JSD of a classifier that tells generated from reference showers (lower AUC is better)."""
 
-    version = 1
+    version = 2
     lower_is_better = True
     report_keys = ("classifier",)
 
@@ -42,6 +42,8 @@ class ClassifierMetric(Metric):
         self.description = _DESCRIPTIONS.get(mode, f"classifier {mode}")  # type: ignore[misc]
 
     def not_applicable(self, context: EvaluationContext) -> str | None:
+        from calobench.metrics.classifier.runner import classifier_applicable
+
         if not classifier_applicable(self.mode, context.geometry):
             return (
                 f"classifier {self.mode!r} does not apply to geometry {context.geometry.name}: the CNN needs "
@@ -53,6 +55,8 @@ class ClassifierMetric(Metric):
         return context.settings.classifier_showers
 
     def compute(self, context: EvaluationContext) -> dict[str, Any]:
+        from calobench.metrics.classifier.runner import classifier_test
+
         n = context.sample_cap(self.showers_needed(context))
         reference, reference_features = context.sample("reference", n)
         generated, generated_features = context.sample("generated", n)

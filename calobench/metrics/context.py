@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from calobench.errors import CalobenchError, ShowerFileError
+from calobench.errors import CalobenchError, ConfigError, ShowerFileError
 from calobench.geometry import Geometry
 from calobench.metrics.binning import voxel_edges
 from calobench.metrics.features import HighLevelFeatures
@@ -54,6 +54,9 @@ class EvaluationContext:
         device: torch device for kNN, kernels and classifiers (``cpu``, ``cuda``...).
         dataset: the data-set name, when known.
         options: free-form settings for individual metrics (e.g. ``classifier_runs``).
+        mean_shower: collect the average shower of each sample (the plots need it).
+        keep_features: keep every shower's high-level features even if no selected metric reads
+            them (the plots do); they take memory in proportion to the number of showers.
     """
 
     reference: ShowerSource
@@ -67,6 +70,8 @@ class EvaluationContext:
     progress: bool = False
     chunk_size: int | None = None
     options: dict = field(default_factory=dict)
+    mean_shower: bool = True
+    keep_features: bool = True
     settings: MetricSettings = field(init=False)
     _scans: dict[str, SourceScan] = field(default_factory=dict, init=False, repr=False)
     _spectrum: VoxelSpectrum | None = field(default=None, init=False, repr=False)
@@ -98,6 +103,8 @@ class EvaluationContext:
         self._wants_spectrum = any(m.needs_voxel_spectrum for m in metrics)
         n_sample = self.sample_cap(self._sample_size)
         budget = self.settings.voxel_buffer_bytes if self._wants_spectrum else 0
+        keep = self.keep_features or any(m.needs_features for m in metrics)
+        self.check_memory(keep)
         ref_rows = random_rows(self.reference.n_showers, n_sample, self.seed, REFERENCE_SALT) if n_sample else None
         reference = scan_source(
             self.reference,
@@ -107,10 +114,14 @@ class EvaluationContext:
             chunk_size=self.chunk_size,
             progress=self.progress,
             label="reference",
+            mean_shower=self.mean_shower,
+            keep_features=keep,
         )
         edges = None
         if self._wants_spectrum:
-            edges = voxel_edges(self.threshold, reference.voxel_max, reference.voxel_positive_min)
+            edges = voxel_edges(
+                self.threshold, reference.voxel_max, reference.voxel_positive_min, reference.voxel_dtype
+            )
         gen_rows = random_rows(self.generated.n_showers, n_sample, self.seed, GENERATED_SALT) if n_sample else None
         generated = scan_source(
             self.generated,
@@ -120,6 +131,8 @@ class EvaluationContext:
             chunk_size=self.chunk_size,
             progress=self.progress,
             label="generated",
+            mean_shower=self.mean_shower,
+            keep_features=keep,
         )
         self._scans = {"reference": reference, "generated": generated}
         if edges is not None:
@@ -134,6 +147,35 @@ class EvaluationContext:
                     ref_counts += histogram_counts(values, edges)
                 reference.voxel_values = None
             self._spectrum = VoxelSpectrum(edges, ref_counts, generated.voxel_counts, second_pass)  # type: ignore[arg-type]
+
+    def check_memory(self, keep_features: bool) -> None:
+        """Refuse, with one clear error, samples whose per-shower numbers cannot fit in memory.
+
+        Streaming keeps per shower the layer energies (in the voxels' type) and, when a metric or
+        the plots read them, every high-level feature (float64, twice while the chunks are joined);
+        a file that declares 10^9 showers would grow without limit."""
+        from calobench.memory import MEMORY_FRACTION, available_memory_bytes, gigabytes
+
+        n_layers = self.geometry.n_layers
+        n_angular = sum(1 for i in self.geometry.layer_ids if self.geometry.binned_in_angle(i))
+        per_shower = 8.0 * n_layers  # layer energies, float64 at most
+        if keep_features:
+            per_shower += 2 * 8.0 * (2 + 4 * n_layers + 4 * n_angular)
+        n_total = self.reference.n_showers + self.generated.n_showers
+        need = n_total * per_shower
+        budget = MEMORY_FRACTION * available_memory_bytes()
+        if need <= budget:
+            return
+        largest = max(self.reference.n_showers, self.generated.n_showers)
+        fits = max(1, int(budget // (2 * per_shower)))
+        raise ConfigError(
+            f"the samples hold {self.reference.n_showers:,} reference and {self.generated.n_showers:,} generated "
+            f"showers ({largest:,} in the larger): their per-shower {'features' if keep_features else 'layer energies'} "
+            f"take about {gigabytes(need)}, more than this machine can give "
+            f"({gigabytes(available_memory_bytes())} available); evaluate the first showers only "
+            f"(--max-showers {fits:,} or fewer)"
+            + ("" if not keep_features else ", or only the separation powers (--metrics separation_power --no-plots)")
+        )
 
     def sample_cap(self, wanted: int) -> int:
         """Showers per in-memory sample for ``wanted``, after the preset's byte cap."""
@@ -152,13 +194,22 @@ class EvaluationContext:
     def generated_scan(self) -> SourceScan:
         return self._scan("generated")
 
+    def _features(self, which: str) -> HighLevelFeatures:
+        features = self._scan(which).features
+        if features is None:
+            raise CalobenchError(
+                f"the {which} showers' high-level features were not kept: a metric reads them but did not "
+                "say so (Metric.needs_features)"
+            )
+        return features
+
     @property
     def reference_features(self) -> HighLevelFeatures:
-        return self.reference_scan.features
+        return self._features("reference")
 
     @property
     def generated_features(self) -> HighLevelFeatures:
-        return self.generated_scan.features
+        return self._features("generated")
 
     @property
     def n_reference(self) -> int:
@@ -184,11 +235,12 @@ class EvaluationContext:
                 "ask for them through showers_needed()"
             )
         available = len(scan.sample_rows)
+        assert scan.sample_features is not None  # collected with the sample
         if n < available:
             rng = np.random.default_rng([self.seed, REFERENCE_SALT if which == "reference" else GENERATED_SALT, n])
             pick = np.sort(rng.permutation(available)[:n])
-            return scan.sample[pick], scan.features.subset(scan.sample_rows[pick])
-        return scan.sample, scan.features.subset(scan.sample_rows)
+            return scan.sample[pick], scan.sample_features.subset(pick)
+        return scan.sample, scan.sample_features
 
     def sample_sizes(self) -> dict[str, int]:
         sizes = {}

@@ -36,7 +36,8 @@ class MetricSettings:
     id_bootstrap: int
     classifier_showers: int  # per sample, before the byte cap
     max_sample_bytes: int  # per in-memory sample (float32 voxels)
-    voxel_buffer_bytes: int  # reference voxel values kept to avoid a second pass for the voxel spectrum
+    voxel_buffer_bytes: int  # reference voxel values kept to avoid a second pass for the voxel spectrum;
+    # past it the reference is read twice: what an evaluation holds is bounded, whatever its size
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -75,7 +76,7 @@ _SETTINGS = {
         id_bootstrap=100,
         classifier_showers=50_000,
         max_sample_bytes=1 * 2**30,
-        voxel_buffer_bytes=512 * 2**20,
+        voxel_buffer_bytes=128 * 2**20,
     ),
     "paper": MetricSettings(
         "paper",
@@ -89,7 +90,7 @@ _SETTINGS = {
         id_bootstrap=200,
         classifier_showers=200_000,
         max_sample_bytes=3 * 2**30,
-        voxel_buffer_bytes=1 * 2**30,
+        voxel_buffer_bytes=256 * 2**20,
     ),
 }
 

@@ -5,8 +5,12 @@ normalized over its *in-range* entries (entries outside the bin range are droppe
 
     S = 1/2 * sum_i (p_i - q_i)^2 / (p_i + q_i + 1e-16),     0 <= S <= 1
 
-(arXiv 2410.21611; identical to ``np.histogram(..., density=True) * np.diff(bins)`` followed by the
-sum above). S = 0 for identical histograms and S = 1 for histograms without a common bin.
+(arXiv 2410.21611). Given the bin edges, ``p`` is formed as the official script forms it,
+``np.histogram(..., density=True)[0] * np.diff(bins)`` = ``counts / widths / total * widths``, so that
+the result is the official number to the last bit. S = 0 for identical histograms and S = 1 for
+histograms without a common bin. Where exactly one sample has no entry in range, calobench gives
+1.0 (nothing in common) and the official script NaN (0 / 0): a deliberate difference, so that a
+sample entirely out of range ranks as the worst rather than as unknown.
 
 For two samples of the *same* distribution with N and M entries, ``2 N_eff S`` with
 ``N_eff = 2 N M / (N + M)`` is approximately a chi^2 variable with (occupied bins - 1) degrees of
@@ -32,26 +36,35 @@ def histogram_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return np.histogram(values, np.asarray(edges, dtype=np.float64))[0].astype(np.int64)
 
 
-def separation_power_from_counts(reference_counts: np.ndarray, generated_counts: np.ndarray) -> float:
+def separation_power_from_counts(
+    reference_counts: np.ndarray, generated_counts: np.ndarray, edges: np.ndarray | None = None
+) -> float:
     """S of two histograms given as counts (or weights) on the same bins.
 
-    Returns ``nan`` when both histograms are empty and 1.0 when exactly one of them is (nothing in
-    common), instead of dividing by zero.
+    With ``edges``, the probabilities are rounded as the official script rounds them (see the
+    module docstring). Returns ``nan`` when both histograms are empty and 1.0 when exactly one of
+    them is (nothing in common), instead of dividing by zero.
     """
-    ref = np.asarray(reference_counts, dtype=np.float64)
-    gen = np.asarray(generated_counts, dtype=np.float64)
+    ref = np.asarray(reference_counts)
+    gen = np.asarray(generated_counts)
     if ref.shape != gen.shape:
         raise ValueError(f"histograms have different bins: {ref.shape} and {gen.shape}")
     ref_total, gen_total = ref.sum(), gen.sum()
     if ref_total <= 0 or gen_total <= 0:
         return math.nan if ref_total <= 0 and gen_total <= 0 else 1.0
-    p, q = ref / ref_total, gen / gen_total
-    return float(0.5 * np.sum((p - q) ** 2 / (p + q + EPS)))
+    if edges is not None:
+        widths = np.diff(np.asarray(edges, dtype=np.float64))
+        p, q = ref / widths / ref_total * widths, gen / widths / gen_total * widths
+    else:
+        p, q = ref / ref_total, gen / gen_total
+    terms = (p - q) ** 2
+    terms /= p + q + EPS
+    return float(0.5 * terms.sum())
 
 
 def separation_power(reference: np.ndarray, generated: np.ndarray, edges: np.ndarray) -> float:
     """S of two samples histogrammed with ``edges`` (see the module docstring)."""
-    return separation_power_from_counts(histogram_counts(reference, edges), histogram_counts(generated, edges))
+    return separation_power_from_counts(histogram_counts(reference, edges), histogram_counts(generated, edges), edges)
 
 
 @dataclass(frozen=True)

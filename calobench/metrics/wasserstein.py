@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.stats import wasserstein_distance
 
 from calobench.metrics.binning import LAYER_FEATURES
 from calobench.metrics.features import HighLevelFeatures
@@ -20,6 +19,8 @@ from calobench.metrics.features import HighLevelFeatures
 
 def w1(reference: np.ndarray, generated: np.ndarray) -> float:
     """W1 of two 1-D samples (NaN if either is empty)."""
+    from scipy.stats import wasserstein_distance
+
     reference = np.asarray(reference, dtype=np.float64).reshape(-1)
     generated = np.asarray(generated, dtype=np.float64).reshape(-1)
     if reference.size == 0 or generated.size == 0:

@@ -11,18 +11,38 @@ Scores: AUC and JSD of the isotonically calibrated validation outputs, over inde
     >>> result.to_dict()["auc"]["mean"]
 """
 
-from calobench.metrics.classifier.calibration import calibrate
-from calobench.metrics.classifier.inputs import high_level_inputs, low_level_inputs, n_inputs, pair_inputs
-from calobench.metrics.classifier.networks import DNN, LayerCNN, ResNet3D, build_cnn
-from calobench.metrics.classifier.presets import CLASSIFIER_PRESETS, classifier_config
-from calobench.metrics.classifier.runner import (
-    CLASSIFIER_MODES,
-    ClassifierError,
-    ClassifierResult,
-    classifier_applicable,
-    classifier_test,
-)
-from calobench.metrics.classifier.scores import auc_and_jsd, jsd_from_probabilities
+from importlib import import_module
+from typing import Any
+
+#: name -> submodule; imported on first use, so that importing the package (and registering the
+#: classifier metrics) does not import torch and xgboost
+_WHERE = {
+    "calibrate": "calibration",
+    "high_level_inputs": "inputs",
+    "low_level_inputs": "inputs",
+    "n_inputs": "inputs",
+    "pair_inputs": "inputs",
+    "DNN": "networks",
+    "LayerCNN": "networks",
+    "ResNet3D": "networks",
+    "build_cnn": "networks",
+    "CLASSIFIER_MODES": "presets",
+    "CLASSIFIER_PRESETS": "presets",
+    "classifier_config": "presets",
+    "ClassifierError": "runner",
+    "ClassifierResult": "runner",
+    "classifier_applicable": "runner",
+    "classifier_test": "runner",
+    "auc_and_jsd": "scores",
+    "jsd_from_probabilities": "scores",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CLASSIFIER_MODES",

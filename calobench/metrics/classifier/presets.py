@@ -22,6 +22,9 @@ from typing import Any, TypeAlias
 
 from calobench.errors import ConfigError
 
+#: The classifier modes (see the package docstring).
+CLASSIFIER_MODES: tuple[str, ...] = ("low", "low_normed", "high", "bdt_high", "cnn")
+
 CLASSIFIER_PRESETS: tuple[str, ...] = ("smoke", "quick", "paper")
 
 # preset name -> config key -> value

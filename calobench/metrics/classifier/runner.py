@@ -23,7 +23,7 @@ from calobench.geometry import Geometry
 from calobench.metrics.classifier.bdt import train_bdt
 from calobench.metrics.classifier.inputs import ClassifierInputError, pair_inputs
 from calobench.metrics.classifier.networks import DNN, Affine, build_cnn, cnn_kind
-from calobench.metrics.classifier.presets import classifier_config
+from calobench.metrics.classifier.presets import CLASSIFIER_MODES, classifier_config
 from calobench.metrics.classifier.scores import auc_and_jsd
 from calobench.metrics.classifier.training import (
     Batches,
@@ -37,7 +37,6 @@ from calobench.metrics.classifier.training import (
 from calobench.metrics.features import HighLevelFeatures, compute_features
 from calobench.showers import Showers
 
-CLASSIFIER_MODES: tuple[str, ...] = ("low", "low_normed", "high", "bdt_high", "cnn")
 #: The input builder each mode uses.
 INPUT_KIND = {"low": "low", "low_normed": "low_normed", "high": "high", "bdt_high": "high", "cnn": "low"}
 #: Fewest showers per class that give every split both classes with a few examples.
