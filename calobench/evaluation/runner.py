@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from calobench.atomic import write_text_atomic
+from calobench.atomic import check_output_dir, write_text_atomic
 from calobench.errors import CalobenchError
 from calobench.evaluation.provenance import file_fingerprint, software_provenance
 from calobench.evaluation.report import (
@@ -29,6 +29,7 @@ from calobench.evaluation.report import (
     render_markdown,
     to_json,
 )
+from calobench.evaluation.sanity import warn_about_inputs
 from calobench.evaluation.sources import open_inputs
 from calobench.metrics.base import Metric, MetricError
 from calobench.metrics.context import EvaluationContext
@@ -278,9 +279,12 @@ def evaluate(
 
     Returns the report (the content of ``report.json``).
     """
+    if out is not None:
+        check_output_dir(out, "report directory")
     chosen = select_metrics(metrics)
     device = resolve_device(device)
     with open_inputs(generated, reference, dataset=dataset, geometry=geometry, threshold=threshold) as inputs:
+        warn_about_inputs(inputs.reference, inputs.generated)
         context = EvaluationContext(
             inputs.reference,
             inputs.generated,
