@@ -49,3 +49,7 @@ class ConfigError(CalobenchError):
 
 class CheckpointError(CalobenchError):
     """A checkpoint directory is missing, incomplete or from an incompatible model."""
+
+
+class OutputError(CalobenchError):
+    """An output cannot be written: a directory or file in the way, no permission, the disk full."""

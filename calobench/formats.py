@@ -21,9 +21,9 @@ from typing import Literal, TypeAlias
 import h5py
 import numpy as np
 
-from calobench.atomic import commit, temporary_path
+from calobench.atomic import check_output_file, commit, describe_os_error, temporary_path
 from calobench.chunkread import chunk_reader
-from calobench.errors import GeometryError, ShowerFileError, VoxelCountError
+from calobench.errors import GeometryError, OutputError, ShowerFileError, VoxelCountError
 from calobench.geometry import Geometry, detect_geometry, resolve_geometry
 from calobench.showers import Showers, check_shower_arrays
 
@@ -123,7 +123,19 @@ class ShowerFile:
             raise
 
     def _dataset(self, key: str) -> h5py.Dataset:
+        link = self._handle.get(key, getlink=True)
+        if isinstance(link, h5py.ExternalLink):
+            raise ShowerFileError(
+                f"{self.path}: {key!r} is an external link to {link.filename}:{link.path}; calobench reads "
+                "only the file it is given (copy the data into it)"
+            )
         item = self._handle.get(key)
+        if isinstance(item, h5py.Dataset) and (item.external or item.is_virtual):
+            raise ShowerFileError(
+                f"{self.path}: dataset {key!r} keeps its data in other files (HDF5 "
+                f"{'external storage' if item.external else 'virtual dataset'}); calobench reads only the file "
+                "it is given (copy the data into it)"
+            )
         if not isinstance(item, h5py.Dataset):
             raise ShowerFileError(f"{self.path}: {key!r} is a group, expected a dataset")
         if item.dtype.kind not in "fiu":
@@ -381,6 +393,56 @@ def read_showers(
 
 
 # ---------------------------------------------------------------------- writing
+class _GuardedFile:
+    """The file under an HDF5 file being written (h5py's ``fileobj`` driver) that never lets a write
+    fail inside HDF5.
+
+    The first write the operating system refuses (the disk full, a file too large, an I/O error)
+    is kept in :attr:`failed` and every later write or truncation is dropped. HDF5 itself then never
+    sees an error: after a failed flush the HDF5 library is left in a state in which closing the
+    file, or the interpreter's exit, ends in a segmentation fault. :class:`ShowerWriter` checks
+    :attr:`failed` after every batch and before its rename, and discards the file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "r+b", buffering=0)  # noqa: SIM115 - closed by ShowerWriter
+        self.failed: OSError | None = None
+
+    def _guard(self, call, *args):
+        if self.failed is None:
+            try:
+                return call(*args)
+            except OSError as exc:
+                self.failed = exc
+        return None
+
+    def write(self, data) -> int:
+        self._guard(self._file.write, data)
+        return len(data)
+
+    def truncate(self, size: int | None = None) -> int | None:
+        self._guard(self._file.truncate, size)
+        return size
+
+    def flush(self) -> None:
+        self._guard(self._file.flush)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(size)
+
+    def readinto(self, buffer) -> int | None:
+        return self._file.readinto(buffer)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class ShowerWriter:
     """Append showers to a new file; it appears under its final name only when closed cleanly.
 
@@ -408,9 +470,14 @@ class ShowerWriter:
         self.dtype = np.dtype(dtype)
         if self.dtype.kind != "f":
             raise ShowerFileError(f"shower files hold float32 or float64 energies, not {self.dtype}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_output_file(self.path, "shower file")
         self._tmp = temporary_path(self.path, suffix=".partial")
-        self._handle = h5py.File(self._tmp, "w")
+        try:
+            self._raw = _GuardedFile(self._tmp)
+            self._handle = h5py.File(self._raw, "w")
+        except BaseException:
+            self._tmp.unlink(missing_ok=True)
+            raise
         self.n_written = 0
         options = dict(compression="gzip", compression_opts=compression_level, shuffle=True)
         rows = max(1, 2**20 // (geometry.n_voxels * self.dtype.itemsize))
@@ -468,22 +535,38 @@ class ShowerWriter:
             extra = np.zeros((n, 3)) if overflow is None else np.asarray(overflow).reshape(n, 3)
             self._overflow.resize(start + n, axis=0)
             self._overflow[start:] = extra
+        self._check_written()
         self.n_written += n
+
+    def _check_written(self) -> None:
+        """Raise :class:`OutputError` if the file system refused a write (see :class:`_GuardedFile`)."""
+        if self._raw.failed is not None:
+            raise OutputError(f"cannot write {self.path}: {describe_os_error(self._raw.failed)}")
 
     def close(self) -> Path:
         """Finish the file and move it to its final name."""
-        self._handle.attrs["creator"] = "calobench"
-        self._handle.close()
-        if self.n_written == 0:
-            self._tmp.unlink(missing_ok=True)
-            raise ShowerFileError(f"no showers were written to {self.path}")
-        return commit(self._tmp, self.path)
+        try:
+            self._handle.attrs["creator"] = "calobench"
+            self._handle.close()
+            self._raw.flush()
+            self._raw.close()
+            self._check_written()
+            if self.n_written == 0:
+                raise ShowerFileError(f"no showers were written to {self.path}")
+            return commit(self._tmp, self.path)
+        except BaseException as exc:
+            self.abort()
+            if isinstance(exc, OSError):
+                raise OutputError(f"cannot write {self.path}: {describe_os_error(exc)}") from exc
+            raise
 
     def abort(self) -> None:
         """Discard everything written so far."""
         try:
-            self._handle.close()
+            if self._handle.id.valid:
+                self._handle.close()
         finally:
+            self._raw.close()
             self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> "ShowerWriter":

@@ -28,6 +28,7 @@ import numpy as np
 
 from calobench.errors import GeometryError
 from calobench.paths import binning_file
+from calobench.textfiles import read_text
 
 Kind = Literal["cylindrical", "cartesian"]
 
@@ -116,10 +117,7 @@ class Geometry:
         used unless given explicitly.
         """
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise GeometryError(f"cannot read binning file {path}: {exc.strerror or exc}") from exc
+        text = read_text(path, "binning file", GeometryError)
         geometry = parse_binning_xml(text, particle=particle, name=name or path.stem, source=str(path))
         builtin = _match_builtin(geometry)
         if builtin is not None:

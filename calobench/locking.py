@@ -21,7 +21,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +128,26 @@ def exclusive(target: str | Path, what: str, *, lock_file: str | Path | None = N
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
             handle.close()
+
+
+@contextmanager
+def waiting_lock(target: str | Path, what: str, timeout: float, poll: float = 2.0) -> Iterator[None]:
+    """Hold the exclusive lock of ``target``, waiting up to ``timeout`` seconds for another holder
+    (:class:`LockError` after that)."""
+    deadline = time.monotonic() + timeout
+    waited = False
+    while True:
+        stack = ExitStack()
+        try:
+            stack.enter_context(exclusive(target, what))
+        except LockError:
+            if time.monotonic() >= deadline:
+                raise
+            if not waited and poll >= 1:
+                log.info("%s is locked by another process: waiting up to %.0f s", what, timeout)
+                waited = True
+            time.sleep(poll)
+            continue
+        with stack:
+            yield
+        return

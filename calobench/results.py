@@ -9,17 +9,18 @@ data-set checksums). Readers refuse files of a newer schema with a clear message
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import platform
 import subprocess
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from calobench import __version__
 from calobench.atomic import write_json_atomic
 from calobench.errors import CalobenchError
+from calobench.textfiles import read_json
 
 RESULT_SCHEMA_VERSION = 1
 STATUSES = ("finished", "failed", "unsupported")
@@ -138,10 +139,7 @@ def write_result(directory: str | Path, result: dict[str, Any]) -> Path:
 
 def read_result(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ResultFileError(f"result file {path} cannot be read: {exc}") from exc
+    data = read_json(path, "result file", ResultFileError)
     version = data.get("schema_version") if isinstance(data, dict) else None
     if not isinstance(version, int):
         raise ResultFileError(f"result file {path} has no schema_version; it was not written by calobench")
@@ -162,6 +160,101 @@ def _is_number(value: Any, allow_none: bool = True) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _where(path: str, value: Any, expected: str) -> str:
+    shown = repr(value) if len(repr(value)) <= 40 else f"a {type(value).__name__}"
+    return f"{path} is {shown}, expected {expected}"
+
+
+def _check_numbers(entry: Any, path: str, keys: tuple[str, ...]) -> str | None:
+    """``entry`` is absent, or an object whose ``keys`` are numbers (NaN allowed) or null."""
+    if entry is None:
+        return None
+    if not isinstance(entry, dict):
+        return _where(path, entry, "an object")
+    for key in keys:
+        if not _is_number(entry.get(key)):
+            return _where(f"{path}.{key}", entry.get(key), "a number")
+    return None
+
+
+def report_problem(report: dict[str, Any]) -> str | None:
+    """What is wrong with the headline numbers a leaderboard row reads from a report (:mod:`calobench.leaderboard.table`), or None."""
+    classifier = report.get("classifier")
+    if classifier is not None and not isinstance(classifier, dict):
+        return _where("report.classifier", classifier, "an object")
+    for mode, entry in (classifier or {}).items():
+        if entry is None:
+            continue
+        if not isinstance(entry, dict):
+            return _where(f"report.classifier.{mode}", entry, "an object")
+        problem = _check_numbers(entry.get("auc"), f"report.classifier.{mode}.auc", ("mean", "std"))
+        if problem is not None:
+            return problem
+    separation = report.get("separation_power")
+    if separation is not None and not isinstance(separation, dict):
+        return _where("report.separation_power", separation, "an object")
+    for key, value in (separation or {}).items():
+        values = value.values() if isinstance(value, dict) else [value]
+        if not all(_is_number(v) for v in values):
+            return _where(f"report.separation_power.{key}", value, "a number or an object of numbers")
+    for key in ("fpd", "kpd"):
+        problem = _check_numbers(report.get(key), f"report.{key}", ("value", "error"))
+        if problem is not None:
+            return problem
+    return _check_numbers(report.get("prdc"), "report.prdc", ("precision", "recall", "density", "coverage"))
+
+
+def _finite_list(value: Any) -> TypeGuard[list[float]]:
+    return isinstance(value, list) and all(_is_number(v, allow_none=False) and math.isfinite(v) for v in value)
+
+
+def _check_histograms(histograms: Any) -> str | None:
+    """Binned feature distributions (:mod:`calobench.leaderboard.histograms`): finite increasing edges
+    (positive where drawn on a log axis) and finite, non-negative counts, one per bin."""
+    if histograms is None:
+        return None
+    if not isinstance(histograms, dict):
+        return _where("histograms", histograms, "an object")
+    for feature, entry in histograms.items():
+        where = f"histograms.{feature!r}"
+        if not isinstance(entry, dict):
+            return _where(where, entry, "an object")
+        edges = entry.get("edges")
+        if not _finite_list(edges) or len(edges) < 2 or any(b <= a for a, b in zip(edges, edges[1:])):
+            return f"{where}.edges is not a list of at least two finite, increasing numbers"
+        if not isinstance(entry.get("log_x", False), bool):
+            return _where(f"{where}.log_x", entry.get("log_x"), "true or false")
+        if entry.get("log_x") and edges[0] <= 0:
+            return f"{where}.edges must be positive on a logarithmic axis"
+        for key in ("reference", "generated"):
+            counts = entry.get(key)
+            if not _finite_list(counts) or len(counts) != len(edges) - 1 or any(c < 0 for c in counts):
+                return f"{where}.{key} is not a list of {len(edges) - 1} finite, non-negative counts"
+    return None
+
+
+def timing_problem(timing: Any) -> str | None:
+    """What is wrong with a timing record (:func:`calobench.timing.time_generator`), or None."""
+    if timing is None:
+        return None
+    if not isinstance(timing, dict) or not isinstance(timing.get("batch_sizes") or {}, dict):
+        return "timing.batch_sizes is not an object"
+    if not isinstance(timing.get("device", ""), str):
+        return _where("timing.device", timing.get("device"), "a string")
+    for size, entry in (timing.get("batch_sizes") or {}).items():
+        if not (size.isascii() and size.isdigit() and len(size) <= 12 and int(size) >= 1):
+            return f"timing batch size {size[:20]!r} is not a positive integer"
+        if not isinstance(entry, dict) or not _is_number(entry.get("mean_ms"), allow_none=False):
+            return f"timing.batch_sizes.{size}.mean_ms is not a number"
+        if not _is_number(entry.get("std_ms")):
+            return f"timing.batch_sizes.{size}.std_ms is not a number"
+    return None
+
+
+#: Top-level fields a leaderboard page shows as text: a string or absent.
+TEXT_FIELDS = ("suite", "preset", "metrics_preset", "published_name")
+
+
 def result_problem(data: dict[str, Any]) -> str | None:
     """What is wrong with the fields of a result that the leaderboard reads, or None.
 
@@ -174,10 +267,23 @@ def result_problem(data: dict[str, Any]) -> str | None:
     problem = name_problem(model)
     if problem is not None:
         return f"model {model!r}: {problem}"
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        return f"seed {seed!r} is not an integer"
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        return f"seed {seed!r} is not an integer in [0, 2^63)"
     if status not in STATUSES:
         return f"status {status!r} is not one of {', '.join(STATUSES)}"
+    for key in TEXT_FIELDS:
+        if not isinstance(data.get(key, ""), (str, type(None))):
+            return _where(key, data.get(key), "a string")
+    for key in ("dataset", "provenance", "provider"):
+        if not isinstance(data.get(key) or {}, dict):
+            return _where(key, data.get(key), "an object")
+    if not isinstance((data.get("dataset") or {}).get("name", ""), (str, type(None))):
+        return _where("dataset.name", data["dataset"]["name"], "a string")
+    error = data.get("error")
+    if error is not None and not isinstance(error, (str, dict)):
+        return _where("error", error, "an object")
+    if isinstance(error, dict) and not all(isinstance(v, (str, type(None))) for v in error.values()):
+        return "error holds a value that is not a string"
     if status != "finished":
         return None
     if not isinstance(data.get("report"), dict):
@@ -189,16 +295,13 @@ def result_problem(data: dict[str, Any]) -> str | None:
         for key in ("seconds", "n_parameters"):
             if not _is_number(training.get(key)):
                 return f"training.{key} is {training.get(key)!r}, expected a number"
-    timing = data.get("timing") or {}
-    if not isinstance(timing, dict) or not isinstance(timing.get("batch_sizes") or {}, dict):
-        return "timing.batch_sizes is not an object"
-    for size, entry in (timing.get("batch_sizes") or {}).items():
-        if not str(size).isdigit():
-            return f"timing batch size {size!r} is not an integer"
-        if not isinstance(entry, dict) or not _is_number(entry.get("mean_ms"), allow_none=False):
-            return f"timing.batch_sizes.{size}.mean_ms is not a number"
-        if not _is_number(entry.get("std_ms")):
-            return f"timing.batch_sizes.{size}.std_ms is not a number"
+    for check in (
+        report_problem(data["report"]),
+        timing_problem(data.get("timing")),
+        _check_histograms(data.get("histograms")),
+    ):
+        if check is not None:
+            return check
     return None
 
 

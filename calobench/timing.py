@@ -12,12 +12,14 @@ a second is noise on such a call).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from calobench.errors import ConfigError
 from calobench.generator.base import Generator
 
 
@@ -74,6 +76,10 @@ def time_generator(
     max_seconds: float = 60.0,
 ) -> dict[str, Any]:
     """Milliseconds per shower at each batch size (see the module docstring)."""
+    if not batch_sizes or any(int(b) < 1 for b in batch_sizes) or int(repeats) < 1:
+        raise ConfigError(f"timing needs batch sizes >= 1 and repeats >= 1, got {list(batch_sizes)} and {repeats}")
+    if not (math.isfinite(max_seconds) and max_seconds > 0):
+        raise ConfigError(f"timing needs a positive, finite max_seconds, got {max_seconds}")
     results: dict[str, Any] = {}
     for batch_size in batch_sizes:
         energies = energies_for_batch(incident_pool, batch_size, seed + batch_size)

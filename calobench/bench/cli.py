@@ -10,7 +10,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from calobench.atomic import check_output_file
 from calobench.cli.command import Command
+from calobench.cli.types import count
 from calobench.errors import CalobenchError
 
 
@@ -24,9 +26,14 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         "--device", action="append", help="device to time on (repeatable; default cpu, plus cuda when present)"
     )
     parser.add_argument(
-        "--batch-sizes", nargs="+", type=int, help="batch sizes (default 1 100 1000 on the CPU, 1 100 10000 on CUDA)"
+        "--batch-sizes",
+        nargs="+",
+        type=count("--batch-sizes"),
+        help="batch sizes (default 1 100 1000 on the CPU, 1 100 10000 on CUDA)",
     )
-    parser.add_argument("--rounds", type=int, default=5, help="timed rounds per case after one warm-up (default 5)")
+    parser.add_argument(
+        "--rounds", type=count("--rounds"), default=5, help="timed rounds per case after one warm-up (default 5)"
+    )
     parser.add_argument(
         "--runs", type=Path, help="directory of finished training runs to time (default leaderboards/quick/runs)"
     )
@@ -114,7 +121,7 @@ def timing_table(data: dict[str, Any]) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    json_path = args.json or Path(".benchmarks") / f"calobench-bench-{stamp}.json"
+    json_path = check_output_file(args.json or Path(".benchmarks") / f"calobench-bench-{stamp}.json", "JSON file")
     data = run_benchmarks(list(args.models), args.device, args.batch_sizes, args.rounds, args.runs, json_path)
     print()
     print(timing_table(data))

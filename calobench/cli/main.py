@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from calobench import __version__
+from calobench.atomic import describe_os_error
 from calobench.errors import CalobenchError
 from calobench.plugins import get_host
 
@@ -66,6 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the reader went away (`calobench info FILE | head -1`): stop quietly, as Unix tools do
         _silence_stdout()
         return EXIT_BROKEN_PIPE
+    except OSError as exc:  # what the system refused (disk full, permission) and no writer named
+        if debug:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"calobench: error: {describe_os_error(exc)}{where}", file=sys.stderr)
+        return EXIT_ERROR
 
 
 def _silence_stdout() -> None:

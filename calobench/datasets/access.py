@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 from typing import TypeAlias
 
+from calobench.atomic import remove_stale_partials
 from calobench.datasets.checksums import ChecksumStore, md5_file
 from calobench.datasets.local import file_status, verify
 from calobench.datasets.spec import ROLES, DatasetSpec, FileSpec
@@ -73,19 +74,6 @@ def make_file(spec: DatasetSpec, file: FileSpec, n_showers: int | None = None, s
                 "the simulator changed since the card was written"
             )
     return path
-
-
-def remove_stale_partials(path: Path) -> list[Path]:
-    """Delete what an interrupted writer of ``path`` left behind (``.<name>.*.partial``, see
-    :func:`calobench.atomic.temporary_path`). Call it only while holding ``path``'s lock: then no
-    living process is writing them."""
-    removed = []
-    for stale in path.parent.glob(f".{path.name}.*.partial"):
-        size = stale.stat().st_size
-        stale.unlink(missing_ok=True)
-        removed.append(stale)
-        log.info("removed %s (%d bytes) left by an interrupted run", stale, size)
-    return removed
 
 
 def make_files(

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from calobench.datasets.spec import DatasetSpec, Maker
 from calobench.errors import DatasetError
 from calobench.paths import resources_dir
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from calobench.textfiles import read_toml
 
 
 def cards_dir() -> Path:
@@ -23,10 +18,7 @@ def cards_dir() -> Path:
 def card_kind(path: str | Path) -> str:
     """The ``kind`` of a card ("real" or "synthetic") without building the spec."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise DatasetError(f"data-set card {path} cannot be read: {exc}") from exc
+    data = read_toml(path, "data-set card", DatasetError)
     kind = data.get("kind")
     if kind not in ("real", "synthetic"):
         raise DatasetError(f"data-set card {path} is malformed: kind must be 'real' or 'synthetic', got {kind!r}")

@@ -7,7 +7,9 @@ The sidecar ``<data dir>/<name>/.calobench-checksums.json`` holds, per file,
 * ``pinned``: for files without a published md5, the md5 recorded the first time the file was
   verified (trust on first use) or when calobench made it (synthetic sets).
 
-It is rewritten atomically (temporary file + ``os.replace``).
+It is rewritten atomically (temporary file + ``os.replace``), each change read, made and written
+under the sidecar's lock: two processes recording two files of one data set at the same time (its
+train and reference files made in parallel) both keep their entries.
 """
 
 from __future__ import annotations
@@ -15,15 +17,19 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from calobench.atomic import write_json_atomic
+from calobench.locking import waiting_lock
 
 SIDECAR_NAME = ".calobench-checksums.json"
 SCHEMA_VERSION = 1
 BLOCK_SIZE = 1 << 20
+#: Seconds to wait for another process's update of the sidecar (each takes milliseconds).
+LOCK_TIMEOUT = 60.0
 
 
 def md5_file(path: str | Path, update: Callable[[int], Any] | None = None, block_size: int = BLOCK_SIZE) -> str:
@@ -66,6 +72,16 @@ class ChecksumStore:
     def _save(self, data: dict[str, Any]) -> None:
         write_json_atomic(self.path, data, indent=1)
 
+    @contextmanager
+    def _update(self) -> Iterator[dict[str, Any]]:
+        """The sidecar's content to change in place, written back when the block ends; read, changed
+        and written under the sidecar's lock, so that concurrent updates are never lost."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with waiting_lock(self.path, f"checksum record {self.path}", LOCK_TIMEOUT, poll=0.02):
+            data = self._load()
+            yield data
+            self._save(data)
+
     # ------------------------------------------------------------------ cache
     def cached_md5(self, name: str) -> str | None:
         """The remembered md5 of ``name`` if the file still has the size and mtime it had then."""
@@ -82,9 +98,8 @@ class ChecksumStore:
     def remember(self, name: str, md5: str) -> None:
         """Cache ``md5`` for the file ``name`` as it is on disk now."""
         size, mtime_ns = _stamp(self.directory / name)
-        data = self._load()
-        data["cache"][name] = {"size": size, "mtime_ns": mtime_ns, "md5": md5}
-        self._save(data)
+        with self._update() as data:
+            data["cache"][name] = {"size": size, "mtime_ns": mtime_ns, "md5": md5}
 
     def md5(self, name: str, update: Callable[[int], Any] | None = None, force: bool = False) -> str:
         """The md5 of the file ``name``: from the cache when valid, else computed and cached."""
@@ -102,13 +117,11 @@ class ChecksumStore:
 
     def pin(self, name: str, md5: str, origin: str) -> None:
         """Record ``md5`` as the expected checksum of ``name`` (``origin``: "first use", "download", "made")."""
-        data = self._load()
-        data["pinned"][name] = {"md5": md5, "origin": origin, "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        self._save(data)
+        with self._update() as data:
+            data["pinned"][name] = {"md5": md5, "origin": origin, "recorded": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
     def forget(self, name: str) -> None:
         """Drop everything remembered about ``name`` (the file is being replaced)."""
-        data = self._load()
-        dropped = [data[key].pop(name, None) for key in ("cache", "pinned")]
-        if any(entry is not None for entry in dropped):
-            self._save(data)
+        with self._update() as data:
+            for key in ("cache", "pinned"):
+                data[key].pop(name, None)

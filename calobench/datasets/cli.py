@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from calobench.cli.command import Command
+from calobench.cli.types import count, seed
 from calobench.datasets.access import ensure_files, get_dataset, make_files
 from calobench.datasets.download import download, landing_page
 from calobench.datasets.local import FileStatus, file_status, human_size, origin_text, verify
@@ -242,14 +243,14 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     p = add("make", "make the files of a synthetic data set", _make)
     p.add_argument("name")
     p.add_argument("--role", choices=ROLES, help="only the files of this role (default: all)")
-    p.add_argument("--showers", type=int, metavar="N", help="showers per file (default: the card's)")
-    p.add_argument("--seed", type=int, metavar="S", help="random seed (default: the card's)")
+    p.add_argument("--showers", type=count("--showers"), metavar="N", help="showers per file (default: the card's)")
+    p.add_argument("--seed", type=seed(), metavar="S", help="random seed (default: the card's)")
     p.add_argument("--force", action="store_true", help="make files again even if they exist")
     p = add("show", "write overview plots of a data set's role or of a shower file", _show)
     p.add_argument("source", metavar="NAME|FILE", help="a data-set name or a shower file")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the PNG files")
     p.add_argument("--role", choices=ROLES, default="reference", help="role to plot (default: reference)")
-    p.add_argument("--max-showers", type=int, metavar="N", help="plot at most N showers")
+    p.add_argument("--max-showers", type=count("--max-showers"), metavar="N", help="plot at most N showers")
 
 
 def _run(args: argparse.Namespace) -> int:

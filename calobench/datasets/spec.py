@@ -31,7 +31,6 @@ in ``DatasetSpec.extra`` (e.g. ``zenodo_record``, ``approx_showers_per_file``).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -40,14 +39,11 @@ from calobench.errors import DatasetError
 from calobench.geometry import BUILTIN_GEOMETRIES, Geometry, builtin_geometry
 from calobench.names import child_path
 from calobench.paths import data_dir
+from calobench.textfiles import read_toml
 
 if TYPE_CHECKING:
     from calobench.formats import Format
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 Kind = Literal["real", "synthetic"]
 Role = Literal["train", "reference", "extra"]
@@ -148,10 +144,7 @@ class DatasetSpec:
     def from_card(cls, path: str | Path, maker: Maker | None = None) -> "DatasetSpec":
         """Read a TOML data-set card."""
         path = Path(path)
-        try:
-            data = tomllib.loads(path.read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise DatasetError(f"data-set card {path} cannot be read: {exc}") from exc
+        data = read_toml(path, "data-set card", DatasetError)
         try:
             files = tuple(FileSpec(**entry) for entry in data.pop("files"))
             low, high = data.pop("energy_range_mev")

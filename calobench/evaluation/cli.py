@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from calobench.cli.command import Command
+from calobench.cli.types import count, finite_float, seed
 from calobench.metrics.presets import PRESETS
 
 EVALUATE_HELP = "evaluate a generated shower file against a reference with the CaloChallenge metrics"
@@ -38,9 +39,11 @@ def _evaluate_arguments(parser: argparse.ArgumentParser) -> None:
         default="quick",
         help="quick (minutes on a CPU), paper (the published settings) or smoke (tests); default quick",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random step (default 0)")
+    parser.add_argument("--seed", type=seed(), default=0, help="seed of every random step (default 0)")
     parser.add_argument("--device", default="auto", help="torch device: auto (default), cpu, cuda, cuda:1 ...")
-    parser.add_argument("--threshold", type=float, help="readout threshold in MeV (default: the geometry's)")
+    parser.add_argument(
+        "--threshold", type=finite_float("--threshold"), help="readout threshold in MeV (default: the geometry's)"
+    )
     parser.add_argument("--no-plots", action="store_true", help="skip the plots")
     parser.add_argument(
         "--max-showers", type=int, help="evaluate only the first N showers of each sample (default: all)"
@@ -104,7 +107,10 @@ def _validate_arguments(parser: argparse.ArgumentParser) -> None:
         help="a synthetic data set whose detector the simulator models (e.g. synthetic-ds1-photons)",
     )
     parser.add_argument(
-        "--showers", type=int, default=DEFAULT_SHOWERS, help=f"showers per sample (default {DEFAULT_SHOWERS})"
+        "--showers",
+        type=count("--showers"),
+        default=DEFAULT_SHOWERS,
+        help=f"showers per sample (default {DEFAULT_SHOWERS})",
     )
     parser.add_argument(
         "--perturbations",
@@ -124,7 +130,7 @@ def _validate_arguments(parser: argparse.ArgumentParser) -> None:
         "about a minute per sample; add e.g. classifier_low,classifier_high)",
     )
     parser.add_argument("--preset", choices=list(PRESETS), default="quick", help="metric preset (default quick)")
-    parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    parser.add_argument("--seed", type=seed(), default=0, help="seed (default 0)")
     parser.add_argument("--device", default="auto", help="torch device (default auto)")
     parser.add_argument("--out", required=True, type=Path, help="output directory")
 

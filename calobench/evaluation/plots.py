@@ -22,6 +22,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, MaxNLocator, NullLocator
 
+from calobench.atomic import write_atomic
 from calobench.geometry import Geometry
 from calobench.metrics.binning import (
     ETOT_EINC_EDGES,
@@ -158,7 +159,7 @@ def _title(ax: Any, text: str = "", size: float = 9) -> None:
 
 
 def _save(fig: Figure, path: Path) -> Path:
-    fig.savefig(path, dpi=DPI)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
     return path
 
 

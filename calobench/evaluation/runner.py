@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from calobench.atomic import write_text_atomic
+from calobench.atomic import check_output_dir, write_text_atomic
 from calobench.errors import CalobenchError
 from calobench.evaluation.provenance import file_fingerprint, software_provenance
 from calobench.evaluation.report import (
@@ -28,6 +28,7 @@ from calobench.evaluation.report import (
     render_markdown,
     to_json,
 )
+from calobench.evaluation.sanity import warn_about_inputs
 from calobench.evaluation.sources import open_inputs
 from calobench.metrics.base import Metric, MetricError
 from calobench.metrics.context import EvaluationContext
@@ -318,6 +319,8 @@ def evaluate(
     """
     if max_showers is not None and max_showers < 2:
         raise CalobenchError(f"--max-showers must be at least 2, got {max_showers}")
+    if out is not None:
+        check_output_dir(out, "report directory")
     chosen = select_metrics(metrics)
     device = resolve_device(device)
     with open_inputs(generated, reference, dataset=dataset, geometry=geometry, threshold=threshold) as inputs:
@@ -339,6 +342,9 @@ def evaluate(
             mean_shower=plots and out is not None,
             keep_features=plots and out is not None,
         )
+        # samples too large for memory are refused before anything is read or warned about
+        context.check_memory(context.keeps_features(chosen))
+        warn_about_inputs(inputs.reference, inputs.generated)
         files = {
             "reference": [_fingerprint(p, inputs.dataset_checksums) for p in inputs.reference_files],
             "generated": [file_fingerprint(p) for p in inputs.generated_files],

@@ -9,6 +9,7 @@ error naming both.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,8 +113,8 @@ def open_inputs(
         level = chosen.threshold if threshold is None else threshold
         if level is None:
             level = 0.0
-        if not level >= 0:
-            raise EvaluationInputError(f"threshold must be >= 0 MeV, got {level}")
+        if not (level >= 0 and math.isfinite(level)):
+            raise EvaluationInputError(f"threshold must be a finite number >= 0 MeV, got {level}")
         yield EvaluationInputs(
             reference_source,
             generated_source,

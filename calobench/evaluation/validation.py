@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from calobench.atomic import write_text_atomic
+from calobench.atomic import check_output_dir, write_atomic, write_text_atomic
 from calobench.errors import CalobenchError
 from calobench.evaluation.provenance import software_provenance
 from calobench.evaluation.report import to_json
@@ -168,6 +168,8 @@ def validate_metrics(
     from calobench.datasets import get_dataset
     from calobench.simulator.perturbations import PERTURBATIONS, check_perturbation
 
+    if out is not None:
+        check_output_dir(out)
     spec = get_dataset(dataset)
     if spec.kind != "synthetic":
         raise CalobenchError(
@@ -335,4 +337,4 @@ def _plot(result: ValidationResult, path: Path) -> None:
         fontsize=8,
     )
     fig.colorbar(image, ax=ax, shrink=0.8)
-    fig.savefig(path, dpi=90)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))

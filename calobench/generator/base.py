@@ -16,6 +16,7 @@ import abc
 import contextlib
 import copy
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -70,6 +71,18 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
     return value
 
 
+def _finite(value: Any) -> bool:
+    """Whether every number in ``value`` (nested lists and tables included) is finite: a NaN or
+    infinite setting would train for nothing and could not be written to run.json."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v) for v in value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    return True
+
+
 def resolve_config(cls: type["Generator"], preset: str, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The preset's configuration with ``overrides`` applied; unknown keys and wrong types are errors."""
     if preset not in cls.presets:
@@ -79,6 +92,8 @@ def resolve_config(cls: type["Generator"], preset: str, overrides: Mapping[str, 
     for key, value in (overrides or {}).items():
         if key not in config:
             raise ConfigError(f"generator {cls.name!r} has no config key {key!r}{suggestion_text(key, config)}")
+        if not _finite(value):
+            raise ConfigError(f"config key {key!r} must hold finite numbers, got {value!r}")
         config[key] = value if key in untyped else _coerce(key, value, config[key])
     return config
 

@@ -9,12 +9,12 @@ machine with ``map_location="cpu"``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from calobench import textfiles
 from calobench.atomic import write_atomic
 from calobench.errors import CheckpointError
 
@@ -48,11 +48,5 @@ def load_checkpoint(path: str | Path, map_location: "str | torch.device | None" 
 
 
 def read_json(path: str | Path, what: str = "file") -> Any:
-    """Read a JSON file; a missing or malformed file raises :class:`CheckpointError`."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise CheckpointError(f"{what} {path} does not exist") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{what} {path} cannot be read: {exc}") from exc
+    """Read a JSON file; a missing, unreadable or malformed file raises :class:`CheckpointError`."""
+    return textfiles.read_json(path, what, CheckpointError)

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 @contextmanager
 def plugin_call(generator: str, step: str, provider: object | None = None) -> Iterator[None]:
     """Turn anything but a :class:`CalobenchError` (or Ctrl-C) raised by a generator's code into a
-    one-line :class:`PluginError` that names the generator, its provider and the step.
+    one-line :class:`PluginError` that names the generator, its provider and the step -- a
+    ``SystemExit`` or another ``BaseException`` included: a plugin's ``sys.exit()`` must not end
+    the command without a word, nor a leaderboard run with the models after it.
 
     Args:
         generator: the generator's registered name.
@@ -27,14 +29,14 @@ def plugin_call(generator: str, step: str, provider: object | None = None) -> It
     """
     try:
         yield
-    except (CalobenchError, KeyboardInterrupt):
+    except (CalobenchError, KeyboardInterrupt, GeneratorExit):
         raise
     except MemoryError as exc:
         raise PluginError(
             f"generator {generator!r} ran out of memory in {step}(); use fewer showers (--max-showers) or a "
             "smaller --batch-size"
         ) from exc
-    except Exception as exc:
+    except BaseException as exc:
         dist = getattr(provider, "distribution", None)
         source = f" (from {dist} {getattr(provider, 'version', '')})".replace(" )", ")") if dist else ""
         raise PluginError(

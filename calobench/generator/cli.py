@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from calobench.cli.command import Command
+from calobench.cli.types import count, finite_float, seed
 from calobench.errors import ConfigError
 from calobench.generator.base import PRESETS, parse_override
 from calobench.generator.distributed import current_world, requested_world, spawn
 from calobench.generator.runs import DEFAULT_VALID_FRACTION, RUN_FILE, TrainResult, read_run, sample_run, train_run
 from calobench.generator.training import TrainingError
+
+log = logging.getLogger("calobench.train")
 
 
 # ---------------------------------------------------------------------- models
@@ -76,15 +81,17 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
         help="change config keys (values read as JSON), e.g. --set epochs=5 lr=1e-4",
     )
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--seed", type=seed(), default=0, help="random seed (default: 0)")
     parser.add_argument(
         "--geometry",
         help="geometry name or binning XML for a shower file whose geometry cannot be detected from its voxel count",
     )
-    parser.add_argument("--max-showers", type=int, help="train on the first N showers of the training file")
+    parser.add_argument(
+        "--max-showers", type=count("--max-showers"), help="train on the first N showers of the training file"
+    )
     parser.add_argument(
         "--valid-fraction",
-        type=float,
+        type=finite_float("--valid-fraction"),
         default=DEFAULT_VALID_FRACTION,
         help=f"seeded fraction of the training file held out for validation "
         f"(default: {DEFAULT_VALID_FRACTION}; 0 = none)",
@@ -92,7 +99,7 @@ def _train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="discard a finished or different run in --out")
     parser.add_argument(
         "--nproc",
-        type=int,
+        type=count("--nproc"),
         default=1,
         help="data-parallel training in N local processes (one per GPU with nccl, or CPU core groups with "
         "gloo); the global batch stays the config's batch_size. Under torchrun, leave it out",
@@ -117,12 +124,35 @@ def _train_rank(model: str, dataset: str, out: str, kwargs: dict[str, Any]) -> N
     train_run(model, dataset, out, **kwargs)
 
 
+def _check_process_count(nproc: int, device: str) -> None:
+    """Warn when ``--nproc`` asks for more processes than this machine has cores (or GPUs on CUDA):
+    they would share them and train slower than fewer processes."""
+    from calobench.generator.device import resolve_device
+
+    if resolve_device(device).type == "cuda":
+        import torch
+
+        have, what = torch.cuda.device_count(), "GPU(s)"
+    else:
+        have, what = os.cpu_count() or 1, "CPU core(s)"
+    if nproc > have:
+        log.warning(
+            "--nproc %d starts %d processes on %d %s: they share them and train slower than --nproc %d would",
+            nproc,
+            nproc,
+            have,
+            what,
+            have,
+        )
+
+
 def _train_run(args: argparse.Namespace) -> int:
     if args.nproc < 1:
         raise ConfigError(f"--nproc must be >= 1, got {args.nproc}")
     if args.nproc > 1 and requested_world().active:
         raise ConfigError("--nproc starts its own processes; under torchrun leave it out (torchrun sets the ranks)")
     if args.nproc > 1:
+        _check_process_count(args.nproc, args.device)
         resumed = (Path(args.out) / RUN_FILE).is_file() and not args.force
         try:
             spawn(args.nproc, _train_rank, args.model, args.dataset, args.out, _train_kwargs(args))
@@ -157,11 +187,16 @@ def _sample_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--energies-from", metavar="FILE", help="use the incident energies of this shower file")
     source.add_argument(
-        "--showers", type=int, metavar="N", help="draw N incident energies from the training file's spectrum"
+        "--showers",
+        type=count("--showers"),
+        metavar="N",
+        help="draw N incident energies from the training file's spectrum",
     )
     parser.add_argument("--out", required=True, help="output shower file (same format as the training data)")
-    parser.add_argument("--batch-size", type=int, help="showers per generator batch (default: the model's)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument(
+        "--batch-size", type=count("--batch-size"), help="showers per generator batch (default: the model's)"
+    )
+    parser.add_argument("--seed", type=seed(), default=0, help="random seed (default: 0)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
     parser.add_argument(
         "--allow-other-version",

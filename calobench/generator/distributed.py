@@ -17,10 +17,13 @@ and logs; every rank is seeded from the run's seed and its rank.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -31,6 +34,11 @@ from calobench.errors import ConfigError
 
 #: The environment variables of a torch.distributed process group (as torchrun sets them).
 ENV_KEYS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+#: Seconds every rank waits for the others to join the process group (overridden by this variable).
+JOIN_TIMEOUT_ENV = "CALOBENCH_DIST_TIMEOUT"
+DEFAULT_JOIN_TIMEOUT = 300.0
+
+log = logging.getLogger("calobench.distributed")
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,26 @@ def requested_world() -> World:
         local = int(os.environ.get("LOCAL_RANK", str(rank)))
     except ValueError as exc:
         raise ConfigError(f"malformed torch.distributed environment: {exc}") from exc
+    if size < 1 or not 0 <= rank < size or local < 0:
+        raise ConfigError(
+            f"malformed torch.distributed environment: RANK={rank}, LOCAL_RANK={local}, WORLD_SIZE={size} "
+            "(needs 0 <= RANK < WORLD_SIZE); unset them, or start with torchrun"
+        )
     return World(rank, size, local)
+
+
+def join_timeout() -> float:
+    """Seconds to wait for the ranks of a process group (``$CALOBENCH_DIST_TIMEOUT``, default 300)."""
+    text = os.environ.get(JOIN_TIMEOUT_ENV)
+    if text is None:
+        return DEFAULT_JOIN_TIMEOUT
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{JOIN_TIMEOUT_ENV}={text!r} must be a positive number of seconds")
+    return value
 
 
 def backend_for(device: torch.device) -> str:
@@ -100,7 +127,29 @@ def init_process_group(device: torch.device) -> World:
         backend = backend_for(device)
         if backend == "nccl":
             torch.cuda.set_device(local_device(device, world))
-        dist.init_process_group(backend=backend, rank=world.rank, world_size=world.size)
+        address = f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']}"
+        timeout = join_timeout()
+        if world.active:  # a stray WORLD_SIZE would otherwise wait without a word
+            log.info(
+                "joining a process group of %d ranks at %s as rank %d (WORLD_SIZE, RANK, MASTER_ADDR from the "
+                "environment); waiting up to %.0f s for the others (%s)",
+                world.size,
+                address,
+                world.rank,
+                timeout,
+                JOIN_TIMEOUT_ENV,
+            )
+        try:
+            dist.init_process_group(
+                backend=backend, rank=world.rank, world_size=world.size, timeout=timedelta(seconds=timeout)
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(
+                f"the process group of WORLD_SIZE={world.size} ranks at {address} did not form within {timeout:.0f} s "
+                f"({first}); if WORLD_SIZE is a leftover in the environment, unset it, else start every rank "
+                "(torchrun, or calobench train --nproc N)"
+            ) from exc
     if device.type == "cpu":
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // world.size))
     return current_world()

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from calobench import __version__
-from calobench.atomic import write_json_atomic
+from calobench.atomic import check_output_dir, check_output_file, remove_stale_partials, write_atomic, write_json_atomic
 from calobench.errors import CheckpointError, ConfigError, GeometryError, ShowerFileError, VoxelCountError
 from calobench.formats import Format, ShowerWriter, open_showers
 from calobench.generator.base import Generator, resolve_config
@@ -46,6 +46,7 @@ from calobench.generator.distributed import World, barrier, init_process_group, 
 from calobench.generator.seeding import derive_seed
 from calobench.generator.serialization import geometry_to_dict
 from calobench.geometry import Geometry, resolve_geometry
+from calobench.interrupts import interruptible
 from calobench.locking import exclusive
 from calobench.memory import check_showers_fit
 from calobench.showers import Showers
@@ -253,6 +254,7 @@ def train_run(
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"--out {out} is a file, expected a (new or run) directory")
+    check_output_dir(out, "run directory")
     out.mkdir(parents=True, exist_ok=True)
     world = init_process_group(resolve_device(device))
     if world.active:
@@ -350,9 +352,8 @@ def _train_locked(
         )
         showers = handle.read(0, max_showers)
     if world.is_main:
-        tmp = out / f".{ENERGIES_FILE}.tmp.npy"
-        np.save(tmp, np.asarray(showers.incident_energies, dtype=np.float64), allow_pickle=False)
-        os.replace(tmp, out / ENERGIES_FILE)
+        energies = np.asarray(showers.incident_energies, dtype=np.float64)
+        write_atomic(out / ENERGIES_FILE, lambda tmp: _save_array(tmp, energies))
     valid: Showers | None
     if valid_fraction > 0 and len(showers) >= 2:
         train, valid = showers.split([1.0 - valid_fraction, valid_fraction], seed=derive_seed(seed, "validation"))
@@ -361,7 +362,8 @@ def _train_locked(
     else:
         train, valid = showers, None
 
-    model = cls(data.geometry, config, preset, dataset=data.dataset, device=device)
+    with plugin_call(model_name, "__init__", provider):
+        model = cls(data.geometry, config, preset, dataset=data.dataset, device=device)
     run = dict(
         planned,
         **_versions(),
@@ -434,6 +436,11 @@ def _train_locked(
     write_json_atomic(out / RUN_FILE, run)
     barrier(world)
     return TrainResult(out, run, resumed=resumed)
+
+
+def _save_array(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:  # np.save would append .npy to the temporary name
+        np.save(handle, array, allow_pickle=False)
 
 
 # ---------------------------------------------------------------------- sampling
@@ -546,15 +553,34 @@ def sample_run(
     draws (seeded) from the training file's incident energies. The output depends only on
     (model, energies, seed, batch size).
     """
-    from tqdm.auto import tqdm
-
     if (energies_from is None) == (n_showers is None):
         raise ConfigError("give exactly one of --energies-from FILE and --showers N")
     if n_showers is not None and n_showers < 1:
         raise ConfigError(f"--showers must be >= 1, got {n_showers}")
     if batch_size is not None and batch_size < 1:
         raise ConfigError(f"--batch-size must be >= 1, got {batch_size}")
-    checkpoint = Path(checkpoint)
+    checkpoint, out = Path(checkpoint), check_output_file(out, "output file")
+    with exclusive(out, f"output file {out}"):
+        remove_stale_partials(out)  # what an interrupted earlier sample left
+        return _sample_locked(
+            checkpoint, out, energies_from, n_showers, batch_size, seed, device, progress, allow_other_version
+        )
+
+
+def _sample_locked(
+    checkpoint: Path,
+    out: Path,
+    energies_from: "str | Path | None",
+    n_showers: int | None,
+    batch_size: int | None,
+    seed: int,
+    device: str | None,
+    progress: bool | None,
+    allow_other_version: bool,
+) -> SampleResult:
+    """:func:`sample_run` once the output file is locked."""
+    from tqdm.auto import tqdm
+
     run, model = load_run_model(checkpoint, device, allow_other_version)
     geometry = model.geometry
     fmt: Format = "calogan" if geometry.kind == "cartesian" else run.get("format", "calochallenge")
@@ -582,14 +608,15 @@ def sample_run(
             )
         )
         done = 0
-        for index, part in enumerate(chunks):
-            start = time.perf_counter()
-            showers = model.sample_showers(part, seed=derive_seed(seed, "chunk", index), batch_size=batch)
-            seconds += time.perf_counter() - start
-            writer.append(showers)
-            done += len(part)
-            bar.update(len(part))
-            bar.set_postfix(rate=f"{done / max(seconds, 1e-9):.0f}/s", refresh=False)
+        with interruptible():  # Ctrl-C stops the loop within a second, even if Python drops it once
+            for index, part in enumerate(chunks):
+                start = time.perf_counter()
+                showers = model.sample_showers(part, seed=derive_seed(seed, "chunk", index), batch_size=batch)
+                seconds += time.perf_counter() - start
+                writer.append(showers)
+                done += len(part)
+                bar.update(len(part))
+                bar.set_postfix(rate=f"{done / max(seconds, 1e-9):.0f}/s", refresh=False)
     return SampleResult(Path(out), done, seconds, run["generator"])
 
 

@@ -65,6 +65,13 @@ def _add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
         "checkpoint (default 2)",
     )
     group.add_argument(
+        "--worker-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="how long to wait for the first worker of --scheduler or of the submitted jobs before giving up "
+        "(default 600)",
+    )
+    group.add_argument(
         "--threads-per-task",
         type=int,
         metavar="T",
@@ -125,6 +132,7 @@ def cluster_options(args: argparse.Namespace) -> ClusterOptions:
         job_extra=list(args.job_extra),
         retries=args.retries,
         threads_per_task=args.threads_per_task,
+        worker_timeout=args.worker_timeout,
     )
     check_options(options)
     return options

@@ -11,7 +11,13 @@ Dask and dask-jobqueue are the optional extra ``calobench[distributed]``.
 from __future__ import annotations
 
 import logging
+import math
 import os
+import shlex
+import shutil
+import signal
+import socket
+import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +37,12 @@ JOB_OPTIONS = ("queue", "account", "walltime", "cores", "memory", "disk", "proce
 SLURM_ONLY = ("queue", "account", "walltime")
 #: Times a task is started again after it raised or its worker died.
 DEFAULT_RETRIES = 2
+#: Seconds to wait for the first worker of a scheduler or of submitted jobs (--worker-timeout).
+DEFAULT_WORKER_TIMEOUT = 600.0
+#: Seconds to wait for a scheduler to answer.
+CONNECT_TIMEOUT = 10.0
+#: The command that submits the jobs of each batch system.
+SUBMIT_COMMANDS = {"slurm": "sbatch", "htcondor": "condor_submit"}
 #: Dask's nannies start their workers with ``MALLOC_TRIM_THRESHOLD_=65536``. Setting it at all turns
 #: off glibc's dynamic mmap threshold, so every tensor buffer above 128 KiB is a fresh mmap/munmap
 #: pair and torch training runs about 3x slower (a CaloFlow Flow-II step on one thread: 2,372
@@ -62,6 +74,7 @@ class ClusterOptions:
     job_extra: list[str] = field(default_factory=list)
     retries: int | None = None  # default DEFAULT_RETRIES
     threads_per_task: int | None = None
+    worker_timeout: float | None = None  # default DEFAULT_WORKER_TIMEOUT
 
     @property
     def distributed(self) -> bool:
@@ -71,6 +84,10 @@ class ClusterOptions:
     def task_retries(self) -> int:
         return DEFAULT_RETRIES if self.retries is None else self.retries
 
+    @property
+    def worker_wait(self) -> float:
+        return DEFAULT_WORKER_TIMEOUT if self.worker_timeout is None else self.worker_timeout
+
 
 def parse_cluster(text: str) -> tuple[str, int | None]:
     """``local``, ``local:N``, ``slurm`` or ``htcondor`` -> (kind, N)."""
@@ -78,7 +95,7 @@ def parse_cluster(text: str) -> tuple[str, int | None]:
     if kind == "local":
         if not count:
             return kind, None
-        if count.isdigit() and int(count) >= 1:
+        if count.isascii() and count.isdigit() and int(count) >= 1:  # not "²", which isdigit() accepts
             return kind, int(count)
         raise ClusterError(f"--cluster {text}: the number of local workers must be an integer >= 1")
     if kind in JOBQUEUE_KINDS and not count:
@@ -102,14 +119,80 @@ def check_options(options: ClusterOptions) -> None:
             raise ClusterError(
                 f"--{slurm[0]} is a Slurm option; give HTCondor submit commands as --job-extra KEY=VALUE"
             )
-    if not options.distributed and (options.retries is not None or options.threads_per_task is not None):
-        raise ClusterError("--retries and --threads-per-task: only for --cluster or --scheduler")
+    if not options.distributed and (
+        options.retries is not None or options.threads_per_task is not None or options.worker_timeout is not None
+    ):
+        raise ClusterError("--retries, --threads-per-task and --worker-timeout: only for --cluster or --scheduler")
     for name in ("cores", "processes", "jobs", "gpus", "threads_per_task"):
         value = getattr(options, name)
         if value is not None and value < 1:
             raise ClusterError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if options.retries is not None and options.retries < 0:
         raise ClusterError(f"--retries must be >= 0, got {options.retries}")
+    if options.worker_timeout is not None and not (
+        math.isfinite(options.worker_timeout) and options.worker_timeout > 0
+    ):
+        raise ClusterError(f"--worker-timeout must be a positive number of seconds, got {options.worker_timeout}")
+    if options.scheduler is not None:
+        scheduler_address(options.scheduler)
+
+
+def scheduler_address(text: str) -> tuple[str, str, int | None]:
+    """``(protocol, host, port)`` of a Dask scheduler address (``tcp://host:8786``, ``host:8786``), or a
+    :class:`ClusterError` saying what is wrong with it."""
+    require_distributed()
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        protocol, location = parse_address(text.strip())
+        if protocol not in ("tcp", "tls"):
+            return protocol, location, None
+        host, port = parse_host_port(location)
+    except (ValueError, TypeError) as exc:
+        raise ClusterError(f"--scheduler {text!r} is not a scheduler address like tcp://host:8786 ({exc})") from None
+    if not host or not 0 < int(port) < 65536:
+        raise ClusterError(f"--scheduler {text!r} is not a scheduler address like tcp://host:8786")
+    return protocol, host, int(port)
+
+
+def _reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Fail fast, with one line, when nothing listens at a TCP scheduler address."""
+    _, host, port = scheduler_address(address)
+    if port is None:
+        return
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = "connection refused" if isinstance(exc, ConnectionRefusedError) else (exc.strerror or str(exc))
+        raise ClusterError(
+            f"no Dask scheduler answers at {address} ({reason}); start one with `dask scheduler`, or check the address"
+        ) from None
+
+
+def _require_submit_command(kind: str) -> None:
+    """The batch system's submit command must be here (a login node of the cluster)."""
+    command = SUBMIT_COMMANDS[kind]
+    if shutil.which(command) is None:
+        raise ClusterError(
+            f"--cluster {kind} submits jobs with {command}, which is not on PATH here; run calobench on a "
+            f"{kind} login node, or use --cluster local or --scheduler ADDRESS"
+        )
+
+
+def wait_for_workers(client: Client, description: str, timeout: float) -> None:
+    """Wait, visibly and at most ``timeout`` seconds, until a worker is connected to ``client``'s scheduler."""
+    if client.scheduler_info().get("workers"):
+        return
+    log.info("waiting up to %.0f s for a worker of %s (--worker-timeout)", timeout, description)
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (TimeoutError, OSError) as exc:
+        raise ClusterError(
+            f"no worker joined {description} within {timeout:.0f} s; start workers (`dask worker ADDRESS`) "
+            "or allow more time with --worker-timeout"
+        ) from exc
 
 
 def require_distributed() -> None:
@@ -121,12 +204,18 @@ def require_distributed() -> None:
 
 
 def _require_jobqueue() -> Any:
+    # importing dask_jobqueue (its runner module) replaces the SIGINT handler with sys.exit(): Ctrl-C
+    # would then be a SystemExit, which calobench reports as a failed plugin call; keep Python's own
+    handler = signal.getsignal(signal.SIGINT)
     try:
         import dask_jobqueue
     except ImportError as exc:
         raise ClusterError(
             f"--cluster slurm|htcondor needs dask-jobqueue ({exc}); install it with: {INSTALL_HINT}"
         ) from None
+    finally:
+        if handler is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, handler)
     return dask_jobqueue
 
 
@@ -232,7 +321,8 @@ def job_cluster_arguments(options: ClusterOptions, gpu_tasks: bool) -> dict[str,
     prologue = list(config.get("job-script-prologue") or [])
     from calobench.paths import DATA_ENV, data_dir
 
-    prologue.append(f"export {DATA_ENV}={data_dir()}")  # the workers read the driver's data directory
+    # the workers read the driver's data directory (quoted: a space or $(...) in it stays a path)
+    prologue.append(f"export {DATA_ENV}={shlex.quote(str(data_dir()))}")
     # dask reads this variable as configuration: the nanny on the node spawns its workers without
     # the malloc setting (see NANNY_ENVIRON_UNSET)
     prologue.append(f"export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON='{{\"{NANNY_ENVIRON_UNSET}\": None}}'")
@@ -292,8 +382,13 @@ def open_sweep(options: ClusterOptions, device: str) -> Iterator[Sweep]:
         # local nannies run in this process and read this configuration (see NANNY_ENVIRON_UNSET)
         stack.enter_context(dask.config.set({f"distributed.nanny.pre-spawn-environ.{NANNY_ENVIRON_UNSET}": None}))
         if options.scheduler is not None:
-            client = stack.enter_context(Client(options.scheduler))
+            _reachable(options.scheduler)
+            try:
+                client = stack.enter_context(Client(options.scheduler, timeout=CONNECT_TIMEOUT))
+            except (OSError, TimeoutError) as exc:
+                raise ClusterError(f"cannot connect to the Dask scheduler at {options.scheduler}: {exc}") from None
             description = f"the scheduler at {options.scheduler}"
+            wait_for_workers(client, description, options.worker_wait)
             if device == "auto":
                 gpu_tasks = workers_declare_gpu(client)
         elif options.kind == "local":
@@ -314,6 +409,8 @@ def open_sweep(options: ClusterOptions, device: str) -> Iterator[Sweep]:
                 client.register_plugin(pin_gpu_plugin())
             description = f"a local cluster of {workers} worker process(es), {threads} torch thread(s) each"
         else:
+            assert options.kind is not None
+            _require_submit_command(options.kind)
             cluster = stack.enter_context(job_cluster(options, gpu_tasks))
             jobs = options.jobs or 1
             # adaptive with a fixed size: a job that ends (walltime, preemption) is replaced by a new one
@@ -322,5 +419,6 @@ def open_sweep(options: ClusterOptions, device: str) -> Iterator[Sweep]:
             if gpu_tasks:
                 client.register_plugin(pin_gpu_plugin())
             description = f"{jobs} {options.kind} job(s), each replaced when it ends"
+            wait_for_workers(client, description, options.worker_wait)
         log.info("distributed sweep on %s", description)
         yield Sweep(client, gpu_tasks, threads, description)

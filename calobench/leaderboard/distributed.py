@@ -31,8 +31,6 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,17 +40,16 @@ from calobench.leaderboard.runner import (
     RunSummary,
     StepError,
     SuitePaths,
+    check_suite,
     count,
     failed_result,
     forget,
     reference_sample,
     reusable_result,
     run_and_record,
-    selected_models,
-    suite_metric_names,
 )
 from calobench.leaderboard.suites import Suite
-from calobench.locking import LockError, exclusive
+from calobench.locking import exclusive, waiting_lock
 from calobench.results import write_result
 
 if TYPE_CHECKING:
@@ -83,28 +80,6 @@ class TaskOutcome:
 def uses_gpu(device: str) -> bool:
     """Whether tasks on ``device`` must each hold a worker's GPU resource."""
     return device.startswith("cuda")
-
-
-@contextmanager
-def waiting_lock(target: Path, what: str, timeout: float, poll: float = 2.0) -> Iterator[None]:
-    """Hold the exclusive lock of ``target``, waiting up to ``timeout`` seconds for another holder."""
-    deadline = time.monotonic() + timeout
-    waited = False
-    while True:
-        stack = ExitStack()
-        try:
-            stack.enter_context(exclusive(target, what))
-        except LockError:
-            if time.monotonic() >= deadline:
-                raise
-            if not waited:
-                log.info("%s is locked by another process: waiting up to %.0f s", what, timeout)
-                waited = True
-            time.sleep(poll)
-            continue
-        with stack:
-            yield
-        return
 
 
 def _check_worker_view(paths: SuitePaths, reference: list[Any], driver_cwd: str) -> None:
@@ -208,8 +183,7 @@ def run_suite_distributed(
         torch_threads: torch's intra-op threads in each task (default: the worker's setting).
     """
     paths = SuitePaths(root, suite.name)
-    wanted = selected_models(suite, models)
-    suite_metric_names(suite)  # an unknown excluded metric fails before any work
+    wanted = check_suite(suite, models)
     device = device or suite.device
     paths.directory.mkdir(parents=True, exist_ok=True)
     with exclusive(paths.directory, f"leaderboard suite {suite.name!r} in {paths.directory}"):

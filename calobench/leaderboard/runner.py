@@ -32,7 +32,16 @@ from calobench.leaderboard.histograms import leaderboard_histograms
 from calobench.leaderboard.suites import Suite
 from calobench.locking import exclusive
 from calobench.names import check_name, child_path
-from calobench.results import environment_provenance, read_result, result_filename, write_result
+from calobench.registry import suggestion_text
+from calobench.results import (
+    environment_provenance,
+    read_result,
+    report_problem,
+    result_filename,
+    timing_problem,
+    write_result,
+)
+from calobench.textfiles import read_json
 
 log = logging.getLogger("calobench.leaderboard")
 
@@ -48,17 +57,19 @@ class SuitePaths:
     def directory(self) -> Path:
         return child_path(self.root, self.suite, "suite")
 
+    # each checked to lie inside the suite directory: a symlinked results/, reports/ or runs/ would
+    # let a run write (and --fresh delete) outside --root
     @property
     def results(self) -> Path:
-        return self.directory / "results"
+        return child_path(self.directory, "results", "results directory")
 
     @property
     def reports(self) -> Path:
-        return self.directory / "reports"
+        return child_path(self.directory, "reports", "reports directory")
 
     @property
     def runs(self) -> Path:
-        return self.directory / "runs"
+        return child_path(self.directory, "runs", "runs directory")
 
     def run_dir(self, model: str, seed: int) -> Path:
         return child_path(self.runs, f"{check_name(model, 'model')}-seed{int(seed)}", "run directory")
@@ -165,11 +176,13 @@ def suite_metric_names(suite: Suite) -> list[str] | None:
 
 
 def _step(name: str, function: Any, *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)``; whatever it raises but Ctrl-C (a plugin's SystemExit included)
+    is a :class:`StepError`: the model's row fails, the suite goes on."""
     try:
         return function(*args, **kwargs)
     except KeyboardInterrupt:
         raise
-    except Exception as exc:
+    except BaseException as exc:
         raise StepError(name, exc) from exc
 
 
@@ -254,11 +267,11 @@ def run_model(
 
     report_dir = paths.report_dir(model, seed)
     report_file = report_dir / "report.json"
-    if report_file.is_file() and steps.get("evaluated"):
-        import json
-
-        report = json.loads(report_file.read_text())
-    else:  # a report without the step recorded is not this sample's (e.g. a committed one): redo it
+    report = _own_file(report_file, "evaluation report") if steps.get("evaluated") else None
+    if report is not None and report_problem(report) is not None:
+        log.warning("%s: %s; evaluating again", report_file, report_problem(report))
+        report = None
+    if report is None:  # a report without the step recorded is not this sample's (e.g. a committed one): redo it
         log.info("[%s seed %d] evaluating against the reference (%s metrics)", model, seed, suite.metrics_preset)
         report = _step(
             "evaluate",
@@ -316,12 +329,39 @@ def run_model(
 STEPS_FILE = "leaderboard-steps.json"
 
 
-def _steps(run_dir: Path) -> dict[str, Any]:
-    """The leaderboard steps already finished for a run (sampling, timing), kept next to its run.json."""
-    import json
+def _own_file(path: Path, what: str) -> dict[str, Any] | None:
+    """The JSON object that an earlier step of this run wrote to ``path``; None when it is not there,
+    and (with a warning) when it is damaged: the step that wrote it is then done again."""
+    if not path.exists():
+        return None
+    try:
+        data = read_json(path, what, CalobenchError)
+    except CalobenchError as exc:
+        log.warning("%s; its step is done again", exc)
+        return None
+    if not isinstance(data, dict):
+        log.warning("%s %s holds a %s, not an object; its step is done again", what, path, type(data).__name__)
+        return None
+    return data
 
-    path = run_dir / STEPS_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+
+def _steps(run_dir: Path) -> dict[str, Any]:
+    """The leaderboard steps already finished for a run (sampling, timing), kept next to its run.json.
+
+    A damaged step file, or a step whose record has the wrong shape, counts as not done."""
+    steps = _own_file(run_dir / STEPS_FILE, "leaderboard step file") or {}
+    sampling, timing = steps.get("sampling"), steps.get("timing")
+    if sampling is not None and not (isinstance(sampling, dict) and _is_count(sampling.get("n_showers"))):
+        log.warning("%s: the sampling record is malformed; sampling again", run_dir / STEPS_FILE)
+        steps.pop("sampling")
+    if timing is not None and timing_problem(timing) is not None:
+        log.warning("%s: %s; timing again", run_dir / STEPS_FILE, timing_problem(timing))
+        steps.pop("timing")
+    return steps
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _remember(run_dir: Path, steps: dict[str, Any], key: str, value: Any) -> None:
@@ -360,6 +400,34 @@ def selected_models(suite: Suite, models: list[str] | None = None) -> list[str]:
     return ordered_models(wanted, registry)
 
 
+def check_suite(suite: Suite, models: list[str] | None = None) -> list[str]:
+    """Check everything about a suite that needs the registries, before any work: its data set, its
+    models (the selected ones, dependencies first, are returned) with their presets and ``set``
+    overrides, its ``[model.NAME]`` tables and its metrics. The first problem raises, naming it."""
+    from calobench.datasets import get_dataset
+    from calobench.generator.base import resolve_config
+    from calobench.plugins import generators
+
+    get_dataset(suite.dataset)
+    registry = generators()
+    for name in suite.model_settings:
+        if name not in registry:
+            raise ConfigError(
+                f"suite {suite.name!r}: [model.{name}] names no registered generator"
+                f"{suggestion_text(name, registry.names())}"
+            )
+    wanted = selected_models(suite, models)
+    for name in wanted:
+        overrides = suite.overrides_for(name)
+        overrides.pop("max_showers", None)
+        try:
+            resolve_config(registry.get(name), suite.preset_for(name), overrides)
+        except ConfigError as exc:
+            raise ConfigError(f"suite {suite.name!r}, model {name!r}: {exc}") from None
+    suite_metric_names(suite)  # an unknown metric, or excluded metric, fails here
+    return wanted
+
+
 def run_suite(
     suite: Suite,
     root: Path = Path("leaderboards"),
@@ -368,9 +436,11 @@ def run_suite(
     fresh: bool = False,
 ) -> RunSummary:
     """Run (or resume) a suite; see the module docstring. Returns what happened per model."""
+    from calobench.generator.device import resolve_device
+
     paths = SuitePaths(root, suite.name)
-    wanted = selected_models(suite, models)
-    suite_metric_names(suite)  # an unknown excluded metric fails before any work
+    wanted = check_suite(suite, models)
+    resolve_device(device or suite.device)
     paths.directory.mkdir(parents=True, exist_ok=True)
     with exclusive(paths.directory, f"leaderboard suite {suite.name!r} in {paths.directory}"):
         return _run_locked(suite, paths, wanted, device or suite.device, fresh)

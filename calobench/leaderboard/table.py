@@ -7,7 +7,6 @@ GEANT4 data sets and are always labelled as such.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from calobench.paths import resources_dir
+from calobench.textfiles import read_json
 
 #: (column key, header) of the headline table, in order.
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -143,12 +143,25 @@ def published_table_path() -> Path:
     return resources_dir() / "missing-published-table.json"  # reported by published_rows
 
 
-def published_rows(table: str, names: list[str]) -> tuple[list[Row], str]:
-    """Published CaloChallenge 2022 rows of ``table`` (e.g. ``ds1-photons``) for the given model names."""
+def _published_data() -> dict[str, Any] | None:
+    """The digitized published tables (shipped with calobench), or None where they are missing."""
     path = published_table_path()
     if not path.is_file():
+        return None
+    return read_json(path, "published table file")
+
+
+def published_tables() -> tuple[str, ...]:
+    """The names of the published CaloChallenge 2022 tables (``ds1-photons``, ...); () without the file."""
+    data = _published_data()
+    return tuple(sorted(data["datasets"])) if data else ()
+
+
+def published_rows(table: str, names: list[str]) -> tuple[list[Row], str]:
+    """Published CaloChallenge 2022 rows of ``table`` (e.g. ``ds1-photons``) for the given model names."""
+    data = _published_data()
+    if data is None:
         return [], ""
-    data = json.loads(path.read_text())
     rows = []
     for entry in data["datasets"].get(table, []):
         if entry["model"] not in names:

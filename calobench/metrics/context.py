@@ -103,7 +103,7 @@ class EvaluationContext:
         self._wants_spectrum = any(m.needs_voxel_spectrum for m in metrics)
         n_sample = self.sample_cap(self._sample_size)
         budget = self.settings.voxel_buffer_bytes if self._wants_spectrum else 0
-        keep = self.keep_features or any(m.needs_features for m in metrics)
+        keep = self.keeps_features(metrics)
         self.check_memory(keep)
         ref_rows = random_rows(self.reference.n_showers, n_sample, self.seed, REFERENCE_SALT) if n_sample else None
         reference = scan_source(
@@ -147,6 +147,10 @@ class EvaluationContext:
                     ref_counts += histogram_counts(values, edges)
                 reference.voxel_values = None
             self._spectrum = VoxelSpectrum(edges, ref_counts, generated.voxel_counts, second_pass)  # type: ignore[arg-type]
+
+    def keeps_features(self, metrics: Iterable["Metric"]) -> bool:
+        """Whether streaming keeps every shower's high-level features (the plots or a metric read them)."""
+        return self.keep_features or any(m.needs_features for m in metrics)
 
     def check_memory(self, keep_features: bool) -> None:
         """Refuse, with one clear error, samples whose per-shower numbers cannot fit in memory.

@@ -22,6 +22,7 @@ from matplotlib.collections import QuadMesh
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+from calobench.atomic import check_output_dir, write_atomic
 from calobench.errors import ConfigError
 from calobench.geometry import CALOGAN_FACE_MM, Geometry
 from calobench.showers import Showers
@@ -86,7 +87,7 @@ def _energy_label(mev: float) -> str:
 
 def _save(figure: Figure, path: Path) -> Path:
     FigureCanvasAgg(figure)
-    figure.savefig(path, dpi=110)
+    write_atomic(path, lambda tmp: figure.savefig(tmp, dpi=110, format="png"))
     return path
 
 
@@ -279,8 +280,8 @@ def write_overview_plots(
     ``source`` is a :class:`~calobench.showers.Showers` or anything
     :func:`calobench.formats.open_showers` accepts (a path, or a list of paths / row windows).
     """
+    out = check_output_dir(out_dir, "plot directory")
     showers, label = load_sample(source, max_showers)
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = {
         "average_shower.png": plot_average_shower(showers, label),

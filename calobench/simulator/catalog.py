@@ -7,18 +7,13 @@ A detector is named like its data set (``synthetic-ds2``); the short form withou
 from __future__ import annotations
 
 import functools
-import sys
 from pathlib import Path
 from typing import Any
 
 from calobench.errors import ConfigError
 from calobench.paths import resources_dir
 from calobench.simulator.detector import Detector
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from calobench.textfiles import read_toml
 
 PREFIX = "synthetic-"
 
@@ -48,10 +43,7 @@ def canonical_name(name: str) -> str:
 def card(name: str) -> dict[str, Any]:
     """The parsed card of a synthetic data set."""
     path = cards_directory() / f"{canonical_name(name)}.toml"
-    try:
-        return tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"synthetic data-set card {path} cannot be read: {exc}") from exc
+    return read_toml(path, "synthetic data-set card", ConfigError)
 
 
 @functools.cache

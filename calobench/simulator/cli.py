@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from calobench.cli.command import Command
+from calobench.cli.types import count, seed
 from calobench.errors import ConfigError
 from calobench.simulator.perturbations import describe_perturbations, parse_perturbations
 
@@ -31,9 +32,12 @@ def _arguments(parser: argparse.ArgumentParser) -> None:
         + " (the 'synthetic-' prefix may be left out)",
     )
     parser.add_argument(
-        "--showers", "-n", type=int, help="number of showers (default: all energies of --energies-from, else required)"
+        "--showers",
+        "-n",
+        type=count("--showers"),
+        help="number of showers (default: all energies of --energies-from, else required)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed(), default=0, help="random seed (default 0)")
     parser.add_argument(
         "--perturb",
         action="append",
