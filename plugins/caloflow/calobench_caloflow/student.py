@@ -179,8 +179,8 @@ class CaloFlowStudent(CaloFlowGenerator):
     def _initialize_from_teacher(self, flow2: ConditionalFlow, arch: dict[str, Any]) -> None:
         """Start the IAF from the teacher's MADE weights (calobench's choice for ``quick``; the published
         students start from scratch). Block for block the IAF then already computes the teacher's spline
-        parameters, evaluated on z instead of x: on synthetic DS1 photons the initial KL drops from
-        ~6300 to ~460 nats, about one epoch of distillation."""
+        parameters, evaluated on z instead of x: on synthetic DS1 photons the quick student's KL after its
+        one epoch is 8.8 nats from the teacher's weights and 204 nats from scratch."""
         if (self.student_hidden, self.config["hidden_layers"]) != (arch["flow2_hidden"], arch["flow2_hidden_layers"]):
             raise ConfigError(
                 f"init_from_teacher needs the teacher's MADE shape: hidden={arch['flow2_hidden']} and "
