@@ -133,9 +133,10 @@ class CaloFlowGenerator(TorchGenerator):
                 f"u0_scale={scale} is below the largest deposited / incident energy ratio "
                 f"{ratio:.4g} of the training data; Flow I needs u0_scale > {ratio:.4g}"
             )
-        threshold = float(self.config["threshold_mev"])
-        if not threshold >= 0:
-            raise ConfigError(f"threshold_mev must be >= 0 MeV, got {threshold}")
+        threshold = self.config["threshold_mev"]
+        if threshold is None or not float(threshold) >= 0:
+            raise ConfigError(f"threshold_mev must be an energy >= 0 MeV (published: 0.01), got {threshold!r}")
+        threshold = float(threshold)
         values = published.to_dict()
         values.update(u0_scale=float(scale), threshold_mev=threshold)
         if not self.config.get("noise", True):

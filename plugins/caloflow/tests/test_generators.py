@@ -257,3 +257,12 @@ def test_runs_of_an_earlier_model_revision_are_refused(trained_teacher, photon_d
     student = CaloFlowStudent(photon_data[0].geometry, {"teacher_checkpoint": str(old)}, preset="smoke")
     with pytest.raises(CheckpointError, match="revision 1"):
         student.fit(*photon_data, seed=0)
+
+
+def test_threshold_is_the_published_one_in_every_preset():
+    """0.01 MeV (run_gamma_2023.py:64) in every preset; a missing threshold is a clear error."""
+    train = tiny_showers(n=32, seed=0)
+    for preset in ("smoke", "quick", "paper"):
+        assert CaloFlowTeacher(train.geometry, preset=preset).conventions_from_data(train).threshold_mev == 0.01
+    with pytest.raises(ConfigError, match="threshold_mev"):
+        CaloFlowTeacher(train.geometry, {"threshold_mev": None}, preset="smoke").conventions_from_data(train)
