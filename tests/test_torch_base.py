@@ -285,6 +285,48 @@ def test_without_validation_the_training_loss_selects_and_patience_never_fires()
     assert len(result.history) == 4 and result.best_epoch == 3 and not result.stopped_early
 
 
+def test_a_monitored_extra_selects_the_best_epoch():
+    """``Stage.monitor``: the epoch mean of an extra the loss returns picks the kept weights (CaloFlow II
+    keeps the student epoch with the lowest mean KL of its training steps), not the validation loss."""
+    settings = TrainSettings(epochs=4, batch_size=8, lr=0.05, optimizer="adam")
+    module, stage = _pull_stage(settings)
+    plain = stage.loss
+    stage.loss = lambda batch: (plain(batch), {"distance": float((module.weight.detach().squeeze() - 0.2) ** 2)})
+    stage.monitor = "distance"
+    weights = []
+    result = Trainer(
+        stage, torch.device("cpu"), seed=0, callbacks=[lambda n, r: weights.append(float(module.weight.detach()))]
+    ).run()
+    distances = [r["distance"] for r in result.history]
+    assert result.best_epoch == int(np.argmin(distances)) and 0 < result.best_epoch < 3
+    assert float(module.weight.detach()) == weights[result.best_epoch]
+    stage.monitor = "missing"
+    with pytest.raises(TrainingError, match="monitors 'missing'"):
+        Trainer(stage, torch.device("cpu"), seed=0).run()
+
+
+def test_gradient_accumulation_sums_k_batches_per_step():
+    """``Stage.accumulation``: SGD with summed gradients of k batches per step; the leftover of an epoch
+    is dropped (CaloFlow II on CaloGAN, 2, 4, 8, 16 batches by epoch)."""
+    settings = TrainSettings(epochs=2, batch_size=8, lr=0.1, optimizer="sgd")
+    module, stage = _pull_stage(settings, n=40)  # 5 batches per epoch
+    stage.valid = None
+    stage.accumulation = ((0, 2), (1, 5))
+    assert [stage.accumulated_batches(e) for e in (0, 1, 2)] == [2, 5, 5]
+    Trainer(stage, torch.device("cpu"), seed=0).run()
+    # the same updates by hand: grad of (w - 1)^2 is 2 (w - 1) per batch, summed over k batches
+    w = torch.zeros(1, requires_grad=True)
+    reference = torch.optim.SGD([w], lr=0.1, momentum=0.9)
+    for k, steps in ((2, 2), (5, 1)):  # epoch 0: steps after batches 2 and 4 (batch 5 dropped); epoch 1: one
+        for _ in range(steps):
+            reference.zero_grad()
+            (k * (w - 1.0) ** 2).sum().backward()
+            reference.step()
+    torch.testing.assert_close(module.weight.detach().view(1), w.detach())
+    with pytest.raises(ValueError, match="accumulation"):
+        Stage("bad", {"w": module}, stage.loss, stage.train, None, settings, accumulation=((0, 0),))
+
+
 def test_gradient_clipping_bounds_the_first_step():
     settings = TrainSettings(epochs=1, batch_size=64, lr=1.0, optimizer="sgd", grad_clip=0.1)
     module, stage = _pull_stage(settings, train_target=100.0)

@@ -11,7 +11,8 @@ tensors and its :class:`~calobench.generator.settings.TrainSettings`. :class:`Tr
   optimizer step -> per-batch schedule step; then the validation loss (no gradients, eval mode,
   a fixed validation seed in a forked RNG so that it neither varies between epochs nor perturbs
   the training stream); then the per-epoch schedule step;
-* the best epoch (lowest validation loss, or training loss without validation data) is kept;
+* the best epoch (lowest validation loss, or training loss without validation data, or the epoch
+  mean of an extra value the loss returns when the stage names it as ``monitor``) is kept;
   ``patience`` epochs without improvement stop the stage early; at the end the modules hold the
   best epoch's weights;
 * after every epoch ``workdir/<stage>.pt`` is rewritten atomically with the weights, optimizer,
@@ -105,10 +106,21 @@ class Stage:
     betas: tuple[float, float] | None = None
     #: Adam's eps for the stage's optimizer (``None``: torch's default 1e-8; CaloINN's cards pass 1e-10)
     eps: float | None = None
+    #: an extra value of the loss (``(scalar, {name: float})``) whose epoch mean, over the training
+    #: batches, picks the best epoch instead of the validation loss (CaloFlow II keeps the student
+    #: epoch with the lowest mean KL of its training steps); ``None``: the validation loss
+    monitor: str | None = None
+    #: gradient accumulation: ``((first_epoch, k), ...)``, from ``first_epoch`` on the gradients of
+    #: ``k`` consecutive batches are summed before each optimizer step (the leftover of an epoch is
+    #: dropped); empty: a step per batch
+    accumulation: tuple[tuple[int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.keep not in ("best", "last"):
             raise ValueError(f"stage {self.name!r}: keep must be 'best' or 'last', got {self.keep!r}")
+        self.accumulation = tuple((int(first), int(k)) for first, k in self.accumulation)
+        if any(first < 0 or k < 1 for first, k in self.accumulation):
+            raise ValueError(f"stage {self.name!r}: accumulation needs (first_epoch >= 0, k >= 1) pairs")
         if not self.name or any(c in self.name for c in "/\\"):
             raise ValueError(f"stage name must be a non-empty file-name-safe string, got {self.name!r}")
         for which, tensors in (("train", self.train), ("valid", self.valid)):
@@ -130,10 +142,22 @@ class Stage:
 
     def signature(self) -> dict[str, Any]:
         """Extra values that identify this stage's training in its checkpoint (compared on resume)."""
-        signature: dict[str, Any] = {} if self.betas is None else {"betas": [float(b) for b in self.betas]}
+        values: dict[str, Any] = {} if self.betas is None else {"betas": [float(b) for b in self.betas]}
         # always present: None matches checkpoints written before the key existed
-        signature["eps"] = None if self.eps is None else float(self.eps)
-        return signature
+        values["eps"] = None if self.eps is None else float(self.eps)
+        if self.monitor is not None:
+            values["monitor"] = self.monitor
+        if self.accumulation:
+            values["accumulation"] = [list(pair) for pair in self.accumulation]
+        return values
+
+    def accumulated_batches(self, epoch: int) -> int:
+        """How many batches' gradients make one optimizer step in ``epoch`` (from 0)."""
+        k = 1
+        for first, value in sorted(self.accumulation):
+            if epoch >= first:
+                k = value
+        return k
 
 
 @dataclass
@@ -233,7 +257,10 @@ def check_finite(value: float, stage: str, epoch: int, index: int, what: str = "
 
 class SingleOptimizer(Updates):
     """One optimizer over every trainable parameter of the stage's modules: ``loss(batch)`` ->
-    backward -> optional gradient clipping -> optimizer step -> per-batch schedule step."""
+    backward -> optional gradient clipping -> optimizer step -> per-batch schedule step. With the
+    stage's ``accumulation``, the gradients of k batches are summed (each batch's loss as it is, as
+    ``loss.backward()`` without ``zero_grad`` does) before one step; a per-batch schedule then steps
+    with the optimizer."""
 
     def __init__(self, trainer: "Trainer", modules: Mapping[str, nn.Module], steps_per_epoch: int) -> None:
         self.trainer = trainer
@@ -245,11 +272,15 @@ class SingleOptimizer(Updates):
 
     def step(self, batch: tuple[torch.Tensor, ...], epoch: int, index: int) -> tuple[float, dict[str, float]]:
         trainer, settings = self.trainer, self.trainer.settings
-        self.optimizer.zero_grad(set_to_none=True)
+        k = trainer.stage.accumulated_batches(epoch)
+        if index % k == 0:
+            self.optimizer.zero_grad(set_to_none=True)
         loss, extras = trainer._loss(batch)
         value = float(loss.detach())
         check_finite(value, trainer.stage.name, epoch, index)
         self.scaler.scale(loss).backward()
+        if (index + 1) % k != 0:
+            return value, extras
         if settings.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.parameters, settings.grad_clip)
@@ -437,7 +468,7 @@ class Trainer:
             if valid is not None:
                 record["valid_loss"] = self._evaluate(modules, valid)
             updates.step_epoch()
-            monitored = record["valid_loss"] if valid is not None else record["train_loss"]
+            monitored = self._monitored(record, valid is not None)
             if monitored < result.best_loss:
                 result.best_loss, result.best_epoch, bad_epochs = monitored, epoch, 0
                 if stage.keep == "best":
@@ -492,6 +523,22 @@ class Trainer:
                 )
                 break
         return result
+
+    def _monitored(self, record: Mapping[str, Any], validated: bool) -> float:
+        """The value that picks the best epoch: the stage's ``monitor`` extra, else the validation
+        loss, else the training loss."""
+        monitor = self.stage.monitor
+        if monitor is None:
+            return float(record["valid_loss"] if validated else record["train_loss"])
+        if monitor not in record:
+            raise TrainingError(
+                f"stage {self.stage.name!r} monitors {monitor!r}, which its loss does not return "
+                f"(it returns {sorted(k for k in record if k not in ('epoch', 'lr', 'seconds'))})"
+            )
+        value = float(record[monitor])
+        if not math.isfinite(value):
+            raise TrainingError(f"stage {self.stage.name!r}: the monitored {monitor!r} is {value}")
+        return value
 
     def _check_compatible(self, payload: Mapping[str, Any], path: Path) -> None:
         if payload.get("format") != CHECKPOINT_FORMAT:

@@ -19,7 +19,6 @@ distillation uses it.
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch
@@ -79,19 +78,20 @@ class SplineAutoregressive(nn.Module):
             n_hidden_layers=n_hidden_layers,
             dropout=dropout,
         )
-        # nflows scales widths and heights by 1/sqrt(hidden) so that the initial spline is near-uniform
-        self._scale = 1.0 / math.sqrt(hidden_features)
         #: MAF sampling outside training: :meth:`_sequential_incremental` instead of D full MADE passes
         self.incremental_sampling = False
 
     # ------------------------------------------------------------------ the elementwise map
     def _spline(self, inputs: torch.Tensor, params: torch.Tensor, inverse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        # The MADE outputs enter the spline unscaled: nflows 0.14 divides the widths and heights by
+        # sqrt(hidden) only if its MADE has a ``hidden_features`` attribute, which it never has
+        # (nflows transforms/autoregressive.py:398-400, made.py:205-283), so CaloFlow's splines take them as they are.
         k = self.num_bins
         params = params.movedim(-1, 0)  # (3K - 1, ...): contiguous slabs for the MADE's parameter-major output
         return spline_bins_first(
             inputs,
-            params[:k] * self._scale,
-            params[k : 2 * k] * self._scale,
+            params[:k],
+            params[k : 2 * k],
             params[2 * k :],
             inverse=inverse,
             tail_bound=self.tail_bound,

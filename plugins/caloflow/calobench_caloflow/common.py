@@ -4,15 +4,16 @@ training subset and the two-flow sampling pipeline (Flow I -> layer energies -> 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from calobench.errors import ConfigError, PluginError
+from calobench.errors import CheckpointError, ConfigError, PluginError
 from calobench.generator.torch_base import TorchGenerator
 from calobench.geometry import Geometry
 from calobench.showers import Showers
@@ -20,23 +21,54 @@ from calobench_caloflow.autoregressive import SplineAutoregressive
 from calobench_caloflow.flow import ConditionalFlow
 from calobench_caloflow.flow_i import sample_layer_energies
 from calobench_caloflow.preprocessing import PUBLISHED, Conventions, flow_ii_context, flow_ii_to_voxels
+from calobench_caloflow.presets import PAPER_BY_GEOMETRY
 
 #: Geometries CaloFlow was published on; Flow II is one autoregressive flow over all voxels, which
 #: does not scale to the 6480 / 40500 voxels of CaloChallenge datasets 2 and 3.
 SUPPORTED_GEOMETRIES = ("ds1-photons", "ds1-pions", "calogan")
 #: How often a non-finite generated shower is drawn again before sampling fails.
 MAX_REDRAWS = 3
+#: Revision of the model definition saved with every run. 2: the published nflows MADE (context
+#: through its own ReLU, degrees 1..D-1, spline widths unscaled), the published post-processing and
+#: contexts (issue 23). Runs of another revision are refused on loading.
+REVISION = 2
 
 log = logging.getLogger("calobench.caloflow")
 
 
+#: Floating-point types a CaloFlow model can be built in (``dtype``; published: float64).
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def model_dtype(name: str) -> torch.dtype:
+    """The torch dtype named by the ``dtype`` config key."""
+    if name not in DTYPES:
+        raise ConfigError(f"dtype must be one of {sorted(DTYPES)}, got {name!r}")
+    return DTYPES[name]
+
+
 class CaloFlowGenerator(TorchGenerator):
-    """Shared base of ``caloflow-teacher`` and ``caloflow-student`` (not registered itself)."""
+    """Shared base of ``caloflow-teacher`` and ``caloflow-student`` (not registered itself).
+
+    A ``paper`` generator takes the published settings of its geometry (:data:`PAPER_BY_GEOMETRY`:
+    DS1 pions and CaloGAN differ from the photon dicts of the presets) for every key not set
+    explicitly in ``config``."""
 
     supported_geometries = SUPPORTED_GEOMETRIES
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        geometry: Geometry,
+        config: Mapping[str, Any] | None = None,
+        preset: str = "quick",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(geometry, config, preset, **kwargs)
+        if preset == "paper":
+            explicit = set(config or {})
+            for key, value in PAPER_BY_GEOMETRY.get(geometry.name, {}).items():
+                if key in self.config and key not in explicit:
+                    self.config[key] = copy.deepcopy(value)
         self.conventions: Conventions | None = None
         self._fit_seed = 0
 
@@ -87,10 +119,10 @@ class CaloFlowGenerator(TorchGenerator):
 
     # ------------------------------------------------------------------ preprocessing state
     def conventions_from_data(self, train: Showers) -> Conventions:
-        """The published constants of this geometry, with f (``u0_scale``) from the config, or the
-        published one if the training data stays below it, else 1.1 x the largest E_dep / E_inc; and
-        the generation threshold from the config (CaloFlow: 0.01 MeV), or, if null, just below the
-        smallest non-zero voxel energy of the training data (its readout threshold)."""
+        """The published constants of this geometry (:data:`PUBLISHED`), with f (``u0_scale``) from the
+        config, or the published one if the training data stays below it, else 1.1 x the largest
+        E_dep / E_inc (a data set the authors never ran); and the generation threshold from the config
+        (CaloFlow: 0.01 MeV)."""
         published = PUBLISHED[self.geometry.name]
         ratio = float(np.max(train.total_energy() / np.asarray(train.incident_energies, dtype=np.float64)))
         scale = self.config.get("u0_scale")
@@ -101,21 +133,30 @@ class CaloFlowGenerator(TorchGenerator):
                 f"u0_scale={scale} is below the largest deposited / incident energy ratio "
                 f"{ratio:.4g} of the training data; Flow I needs u0_scale > {ratio:.4g}"
             )
-        threshold = self.config.get("threshold_mev")
-        if threshold is None:  # the data's own readout threshold: its smallest non-zero voxel energy
-            nonzero = train.energies[train.energies > 0]
-            threshold = float(nonzero.min()) * (1.0 - 1e-6) if nonzero.size else published.threshold_mev
+        threshold = self.config["threshold_mev"]
+        if threshold is None or not float(threshold) >= 0:
+            raise ConfigError(f"threshold_mev must be an energy >= 0 MeV (published: 0.01), got {threshold!r}")
+        threshold = float(threshold)
         values = published.to_dict()
-        values.update(u0_scale=float(scale), threshold_mev=float(threshold))
+        values.update(u0_scale=float(scale), threshold_mev=threshold)
         if not self.config.get("noise", True):
             values.update(noise_flow1_mev=0.0, noise_flow2_mev=0.0)
         return Conventions(**values)
 
     def preprocessing_state(self) -> dict[str, Any]:
         assert self.conventions is not None
-        return {"conventions": self.conventions.to_dict()}
+        return {"conventions": self.conventions.to_dict(), "revision": REVISION}
 
     def load_preprocessing_state(self, state: dict[str, Any]) -> None:
+        revision = state.get("revision", 1)
+        if revision != REVISION:
+            raise CheckpointError(
+                f"this {self.name} run was saved by calobench-caloflow model revision {revision}; this version "
+                f"builds revision {REVISION} (the published nflows MADE: context through its own ReLU, "
+                "hidden degrees 1..D-1, unscaled spline widths; the published post-processing), which its "
+                f"weights do not fit. Train it again (calobench train {self.name} ...; a student needs a "
+                "teacher of this revision too)"
+            )
         self.conventions = Conventions(**state["conventions"])
 
     # ------------------------------------------------------------------ sampling
@@ -158,9 +199,12 @@ class CaloFlowGenerator(TorchGenerator):
         assert self.conventions is not None
         layer_energies = sample_layer_energies(flow1, energies, self.conventions, generator)
         dtype = next(flow2.parameters()).dtype
-        context = flow_ii_context(energies, layer_energies, self.conventions).to(dtype)
+        conventions = self.conventions
+        context = flow_ii_context(energies, layer_energies, conventions, conventions.generation_epsilon).to(dtype)
         samples = flow2.sample(context, generator=generator).to(torch.float64)
-        return flow_ii_to_voxels(samples, layer_energies, self.layer_sizes, self.conventions.threshold_mev)
+        return flow_ii_to_voxels(
+            samples, layer_energies, self.layer_sizes, conventions.threshold_mev, conventions.max_voxel_mev
+        )
 
 
 def published_size(value: int | None, geometry: str, table: dict[str, int], key: str) -> int:

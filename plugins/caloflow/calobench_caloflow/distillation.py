@@ -9,8 +9,11 @@ van den Oord et al. (arXiv 1711.10433):
 * z-space: noise z ~ N(0, 1) -> student -> x_s; teacher x_s -> z'; term ``chi2(z', z)``.
 
 "Fully guided" adds, in both terms, the chi2 between every intermediate state of the two chains
-and between the MADE outputs of corresponding blocks. ``chi2(a, b)`` sums the squared difference
-over the feature axis and averages over the rest. The loss is ``(1 - beta) z-term + beta x-term``
+(``GuidedCompositeTransform``'s steps: the input, then the state after every block and every
+permutation, paired in reverse order, so that the end states count twice as published) and between
+the MADE outputs of corresponding blocks. ``chi2(a, b)`` sums the squared difference over the
+feature axis and averages over the batch; a MADE output counts all its D x (3K - 1) values as
+features (nflows' MADE output is one flat vector per shower, run_gamma_2023.py:629-633, 758-760). The loss is ``(1 - beta) z-term + beta x-term``
 with beta = 0.5. The KL divergence ``log q_student(x_s) - log p_teacher(x_s)`` on the student's
 samples is computed without gradients for monitoring and model selection only.
 """
@@ -25,7 +28,8 @@ from calobench_caloflow.flow import ConditionalFlow, FlowPass, standard_normal_l
 
 
 def chi2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Squared difference summed over axis 1, averaged over the others (CaloFlow's ``chi2_loss``)."""
+    """Squared difference summed over axis 1, averaged over the others (CaloFlow's ``chi2_loss`` on
+    (batch, features) tensors)."""
     return (a - b).pow(2).sum(dim=1).mean()
 
 
@@ -36,7 +40,7 @@ def guided_terms(student: FlowPass, teacher: FlowPass) -> torch.Tensor:
     for step, target in zip(student.steps, teacher.steps[::-1]):
         total = total + chi2(step, target)
     for params, target in zip(student.params, teacher.params[::-1]):
-        total = total + chi2(params, target)
+        total = total + chi2(params.flatten(1), target.flatten(1))  # all D x (3K - 1) outputs per shower
     return total
 
 

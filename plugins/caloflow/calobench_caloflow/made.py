@@ -1,19 +1,21 @@
 """A conditional MADE (Germain, Gregor, Murray, Larochelle, arXiv 1502.03509) as used by CaloFlow.
 
-CaloFlow builds its MADEs with nflows (``use_residual_blocks=False``; arXiv 2106.05285, 2210.14245):
-a masked input layer plus an unmasked linear layer of the context, ReLU, then ``n_hidden_layers - 1``
-masked hidden layers each followed by ReLU and dropout, then a masked output layer with
-``output_multiplier`` values per feature. normflows cannot build this network (its non-residual MADE
-refuses a context), hence this module.
+CaloFlow builds its MADEs with nflows 0.14 (``MADE`` with ``use_residual_blocks=False``; arXiv
+2106.05285, 2210.14245; nflows/transforms/made.py:229-283): a masked input layer, to which the
+context is added *through its own ReLU* (``h = W x + b + relu(C c + d)``), ReLU, then
+``n_hidden_layers - 1`` masked hidden layers each followed by ReLU and dropout, then a masked output
+layer with ``output_multiplier`` values per feature. normflows cannot build this network (its
+non-residual MADE refuses a context), hence this module.
 
-Degrees: inputs carry degrees 1..D in their natural order, output ``i`` (1-based) sees inputs ``< i``.
-Hidden units get degrees in ``0..D-1``: cyclic when the layer is at least D wide (the published
-sizes); in a narrower layer ``floor((D-1) (j/(H-1))^3)`` for unit j, so that the first outputs -- which see only
-the units of lower degree -- are not left with one or two units (on synthetic DS1 photons, a 2-block
-MAF of width 48 reached a validation NLL of 481 nats with this spacing against 784 with an even one).
-This differs from nflows in two details: nflows cycles over ``1..D-1`` only, so the first feature's
-spline parameters there are bare biases that ignore the context, and in a layer narrower than D
-inputs beyond the width would reach no output at all.
+Degrees (nflows ``MaskedLinear._get_mask_and_degrees``, made.py:43-69): inputs carry degrees 1..D,
+output ``i`` (1-based) sees the hidden units of degree ``< i``, and hidden units cycle through
+``1..D-1``. So the first feature's spline parameters are bare output biases that ignore the context,
+exactly as in the published flows. A hidden layer narrower than D - 1 (only calobench's ``quick``
+widths; the published ones are >= D) would, cycled, give degrees 1..H only and cut every input
+beyond the H-th off from every output; there the degrees are spread over ``1..D-1`` instead,
+``1 + floor((D-2) (j/(H-1))^3)`` for unit j (dense at low degrees, so that the first outputs do not
+see only one or two units; on synthetic DS1 photons a 2-block MAF of width 48 reached a validation
+NLL of 481 nats with cubic spacing against 784 with an even one).
 """
 
 from __future__ import annotations
@@ -29,15 +31,17 @@ def input_degrees(features: int) -> torch.Tensor:
 
 
 def hidden_degrees(hidden_features: int, features: int) -> torch.Tensor:
-    """Degrees of one hidden layer in 0..D-1: cyclic when ``hidden_features >= D``, else cubically
-    spaced (dense at low degrees). A unit of degree ``k`` sees inputs 1..k (degree 0: the context only).
-    """
-    if hidden_features >= features:
-        return torch.arange(hidden_features) % features
+    """Degrees of one hidden layer in ``1..D-1``: nflows' cycle ``j % (D-1) + 1`` when
+    ``hidden_features >= D - 1`` (every published width), else cubically spaced (dense at low degrees).
+    A unit of degree ``k`` sees inputs 1..k. (D = 1: degree 0, the context only, as in nflows.)"""
+    top = max(1, features - 1)
+    low = min(1, features - 1)
+    if hidden_features >= top:
+        return torch.arange(hidden_features) % top + low
     if hidden_features == 1:
-        return torch.zeros(1, dtype=torch.long)
+        return torch.full((1,), low, dtype=torch.long)
     spacing = (torch.arange(hidden_features, dtype=torch.float64) / (hidden_features - 1)) ** 3
-    return torch.floor((features - 1) * spacing).long()  # from 0 up to D-1: every input reaches the last output
+    return low + torch.floor((top - low) * spacing).long()  # from 1 up to D-1: every input reaches the last output
 
 
 class MaskedLinear(nn.Linear):
@@ -95,7 +99,7 @@ class ConditionalMADE(nn.Module):
         if self.context is not None:
             if context is None:
                 raise ValueError("this MADE needs a context")
-            h = h + self.context(context)
+            h = h + F.relu(self.context(context))  # nflows made.py:276-277: the context through its own ReLU
         h = F.relu(h)
         for layer in self.hidden:
             h = self.dropout(F.relu(layer(h)))
@@ -118,7 +122,7 @@ class IncrementalMADE:
         if made.context is not None:
             if context is None:
                 raise ValueError("this MADE needs a context")
-            self.pre_activation = self.pre_activation + made.context(context)
+            self.pre_activation = self.pre_activation + F.relu(made.context(context))
         self.hidden = [(layer.weight * layer.mask, layer.bias) for layer in made.hidden]
         shape = (made.output_multiplier, made.features)
         self.last = (made.last.weight * made.last.mask).view(*shape, made.hidden_features)

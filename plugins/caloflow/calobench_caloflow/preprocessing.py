@@ -14,12 +14,15 @@ energies in units of 100 GeV (1e5 MeV); :class:`Conventions` holds the published
 geometry (DS1: E_ref = 1e5/3 MeV, offset -1; CaloGAN: E_ref = 1e4 MeV, offset +2) so that every
 function here takes and returns MeV.
 
-Generation inverts the chain: sigmoid, per-layer renormalization to the Flow-I layer energies,
-clamp to >= 0 and the threshold (0.01 MeV in CaloFlow) below which voxels are set to 0.
+Generation inverts the chain as the published code does (run_gamma_2023.py:217-237, data_gamma.py:215-232):
+``(sigmoid - alpha) / (1 - 2 alpha)`` without clipping, every layer divided by the sum of its
+absolute shares and scaled to its Flow-I energy, then the voxels clamped to [0, 1 TeV] (DS1;
+CaloGAN: [0, 100 GeV]) and those below the threshold (0.01 MeV) set to 0.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -29,16 +32,17 @@ from calobench.preprocessing import (
     add_noise,
     apply_threshold,
     energies_to_u,
+    expand_layers,
     inverse_logit,
     layer_sums,
     logit,
     normalize_layers,
-    renormalize_layers,
     u_to_energies,
 )
 
 __all__ = [
     "ALPHA",
+    "LAYER_EPSILON",
     "PUBLISHED",
     "UNIT_MEV",
     "Conventions",
@@ -59,6 +63,8 @@ __all__ = [
 ALPHA = 1e-6
 #: CaloFlow's energy unit, 100 GeV, in MeV.
 UNIT_MEV = 1e5
+#: The regularizer of ``log10(E_i / 100 GeV + 1e-8)`` in the Flow-II context (run_gamma_2023.py:428).
+LAYER_EPSILON = 1e-8
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,10 @@ class Conventions:
         noise_flow1_mev, noise_flow2_mev: width of the uniform noise added to every voxel before the
             layer energies (Flow I) and the normalized layers (Flow II) are computed.
         threshold_mev: generated voxels below this are set to 0.
+        max_voxel_mev: generated voxels are clamped to at most this (``save_samples_to_file``).
+        generation_epsilon: the ``1e-8`` of ``log10(E_i / 100 GeV + 1e-8)`` in the Flow-II context
+            when generating (the pion code uses 1e-9 there, 1e-8 in training:
+            run_piplus_2023.py:556-562 against 447-452).
     """
 
     u0_scale: float = 2.42
@@ -80,16 +90,19 @@ class Conventions:
     noise_flow1_mev: float = 1e-8 * UNIT_MEV
     noise_flow2_mev: float = 1e-8 * UNIT_MEV
     threshold_mev: float = 0.01
+    max_voxel_mev: float = 1e6
+    generation_epsilon: float = LAYER_EPSILON
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
 
 
-#: Published constants (CFDS1:run_gamma_2023.py, run_piplus_2023.py, data_*.py; CF:run.py for CaloGAN).
+#: Published constants (Ian-Pang/caloflow-for-calochallenge run_gamma_2023.py, run_piplus_2023.py,
+#: data_*.py; Ian-Pang/AD_with_CF run.py and data.py for CaloGAN).
 PUBLISHED: dict[str, Conventions] = {
     "ds1-photons": Conventions(u0_scale=2.42),
-    "ds1-pions": Conventions(u0_scale=6.93, noise_flow1_mev=1e-9 * UNIT_MEV),
-    "calogan": Conventions(u0_scale=1.0, e_inc_ref_mev=1e4, layer_offset=2.0),
+    "ds1-pions": Conventions(u0_scale=6.93, noise_flow1_mev=1e-9 * UNIT_MEV, generation_epsilon=1e-9),
+    "calogan": Conventions(u0_scale=1.0, e_inc_ref_mev=1e4, layer_offset=2.0, max_voxel_mev=1e5),
 }
 
 
@@ -101,10 +114,14 @@ def flow_i_context(incident_energies: torch.Tensor, conventions: Conventions) ->
 
 # ---------------------------------------------------------------------- Flow II
 def flow_ii_context(
-    incident_energies: torch.Tensor, layer_energies: torch.Tensor, conventions: Conventions
+    incident_energies: torch.Tensor,
+    layer_energies: torch.Tensor,
+    conventions: Conventions,
+    epsilon: float = LAYER_EPSILON,
 ) -> torch.Tensor:
-    """(B, 1 + n_layers) context: ``log10(E_inc / E_ref)`` and ``log10(E_i / 100 GeV + 1e-8) + offset``."""
-    layers = torch.log10(layer_energies / UNIT_MEV + 1e-8) + conventions.layer_offset
+    """(B, 1 + n_layers) context: ``log10(E_inc / E_ref)`` and ``log10(E_i / 100 GeV + epsilon) + offset``
+    (``epsilon`` 1e-8; for generation ``conventions.generation_epsilon``)."""
+    layers = torch.log10(layer_energies / UNIT_MEV + epsilon) + conventions.layer_offset
     return torch.cat([flow_i_context(incident_energies, conventions), layers], dim=1)
 
 
@@ -124,12 +141,20 @@ def voxels_to_flow_ii(
 
 
 def flow_ii_to_voxels(
-    samples: torch.Tensor, layer_energies: torch.Tensor, layer_sizes: Sequence[int], threshold_mev: float
+    samples: torch.Tensor,
+    layer_energies: torch.Tensor,
+    layer_sizes: Sequence[int],
+    threshold_mev: float,
+    max_voxel_mev: float = math.inf,
 ) -> torch.Tensor:
-    """Flow-II samples (logit space) and layer energies (MeV) -> voxel energies (MeV).
+    """Flow-II samples (logit space) and layer energies (MeV) -> voxel energies (MeV), as published.
 
-    Sigmoid, each layer renormalized to sum 1 and scaled to its energy, clamped to >= 0 and voxels
-    below ``threshold_mev`` set to 0 (CaloFlow's post-processing).
+    ``(sigmoid - alpha) / (1 - 2 alpha)`` (not clipped), each layer divided by the sum of its absolute
+    shares and scaled to its energy (``transform_to_energy``, run_gamma_2023.py:217-237), then clamped
+    to [0, ``max_voxel_mev``] with voxels below ``threshold_mev`` set to 0 (``save_samples_to_file``,
+    data_gamma.py:215-232). A layer with every share below alpha thus comes out empty.
     """
-    voxels = renormalize_layers(inverse_logit(samples, ALPHA), layer_energies, layer_sizes)
-    return apply_threshold(voxels, threshold_mev)
+    shares = (torch.sigmoid(samples) - ALPHA) / (1.0 - 2.0 * ALPHA)
+    totals = layer_sums(shares.abs(), layer_sizes)
+    voxels = shares / expand_layers(totals, layer_sizes) * expand_layers(layer_energies, layer_sizes)
+    return apply_threshold(voxels.clamp(0.0, max_voxel_mev), threshold_mev)

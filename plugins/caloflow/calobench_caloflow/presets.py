@@ -1,21 +1,19 @@
-"""Presets of ``caloflow-teacher`` and ``caloflow-student``.
+"""Presets of ``caloflow-teacher`` and ``caloflow-student`` (the card: ``FIDELITY.md``).
 
-* ``paper``: the published sizes and schedules (models.md sec. 1.1 and 1.4; CFDS1 run_gamma_2023.py):
-  Flow I 6 blocks x MADE(3 x 64), OneCycle to 1e-3, 100 epochs; Flow II 8 blocks x MADE(2 x 378
-  photons / 533 pions), 8 bins, tail bound 14, dropout 0.05, CyclicLR triangular2 (5e-5 .. 2e-3,
-  850 steps up), 100 epochs, batch 200; student MADE width 736 photons / 500 pions / 504 CaloGAN,
-  batch 175, OneCycle to 1e-3, 100 epochs. ``null`` widths mean "published for this geometry".
-  The pion teacher's published schedule (OneCycle to 1e-3, batch 500) and the pion student's 150
-  epochs differ from the photon ones used here; set them with ``--set``.
-* ``quick``: sized for a CPU with 2 cores, so that ``make run`` with every model of the suite fits
-  20 minutes on a slow 2-core machine too: teacher (Flow I 4 epochs, Flow II 5 epochs, on 70,000
-  training showers) and student (1 epoch of 60,000 from the teacher's weights) together train in
-  about 5.5 minutes on synthetic DS1 photons there (README: what the cut cost); timing the teacher
-  at batch 1,000 -- 368 sequential MADE passes per block -- takes half a minute. Flow I keeps its
-  published architecture (it is tiny).
-  Flow II: 3 blocks of MADE(2 x 64) with 4 bins, the best validation likelihood among the shapes of
-  equal sampling cost we tried (2 x 48 / 4 x 48 / 3 x 64 / 2 x 96 wide, 2-8 bins); the student has the
-  teacher's shape and starts from its weights.
+* ``paper``: the configuration that produced the published numbers, per geometry. The dicts below
+  are DS1 photons (Ian-Pang/caloflow-for-calochallenge at f29cd71, run_gamma_2023.py and README);
+  :data:`PAPER_BY_GEOMETRY` replaces what differs for DS1 pions (run_piplus_2023.py, README) and
+  CaloGAN (Ian-Pang/AD_with_CF at 6aec256, run.py, the cleaned-up CaloFlow I/II code). A
+  ``paper`` generator applies them for its geometry to every key not set explicitly. ``null``
+  widths mean "published for this geometry".
+* ``quick``: the published method at CPU size, so that ``make run`` with every model of the suite
+  fits 20 minutes on a slow 2-core machine: Flow I as published (it is tiny) for 4 epochs; Flow II
+  3 blocks of MADE(2 x 64) with 4 bins for 5 epochs, both on 70,000 training showers at batch 500
+  (the pion teacher's batch); the student of the teacher's shape, started from the teacher's MADE
+  weights, 1 epoch on 60,000 showers (from scratch its KL after that epoch is 204 nats instead of
+  8.8: FIDELITY.md). The schedules are CaloFlow's OneCycle (its Flow I, pion-teacher and student
+  schedule) over the short run: the photon teacher's CyclicLR has 850-step half cycles, more than
+  the 700 steps quick runs.
 * ``smoke``: seconds, for tests.
 """
 
@@ -26,22 +24,30 @@ from typing import Any
 from calobench.generator.settings import with_training_defaults
 
 
-def _onecycle(max_lr: float, pct_start: float = 0.4, three_phase: bool = True, div_factor: float = 25.0) -> dict:
+def onecycle(max_lr: float, pct_start: float = 0.4, div_factor: float = 25.0) -> dict:
+    """torch's OneCycleLR as CaloFlow configures it (three phases, cosine, final divisor 1e4,
+    momentum cycled between 0.85 and 0.95; run_gamma_2023.py:543, 659)."""
     return {
         "name": "onecycle",
         "max_lr": max_lr,
         "pct_start": pct_start,
         "div_factor": div_factor,
         "final_div_factor": 1e4,
-        "three_phase": three_phase,
+        "three_phase": True,
     }
+
+
+def multistep(milestones: list[int]) -> dict:
+    """torch's MultiStepLR halving the learning rate at ``milestones`` (epochs; AD_with_CF run.py)."""
+    return {"name": "multistep", "milestones": milestones, "gamma": 0.5}
 
 
 _COMMON: dict[str, Any] = {
     "tail_bound": 14.0,
     "noise": True,
-    "threshold_mev": None,
+    "threshold_mev": 0.01,
     "u0_scale": None,
+    "dtype": "float32",
     "max_train_showers": None,
     "max_valid_showers": None,
 }
@@ -60,7 +66,7 @@ TEACHER_PRESETS: dict[str, dict[str, Any]] = {
             "flow2_hidden": 8,
             "flow2_hidden_layers": 2,
             "flow2_bins": 4,
-            "flow2_dropout": 0.0,
+            "flow2_dropout": 0.05,
             "flow1_epochs": 1,
             "flow1_batch_size": 64,
             "flow1_lr": 1e-3,
@@ -84,16 +90,15 @@ TEACHER_PRESETS: dict[str, dict[str, Any]] = {
             "flow2_hidden": 64,
             "flow2_hidden_layers": 2,
             "flow2_bins": 4,
-            "flow2_dropout": 0.0,
+            "flow2_dropout": 0.05,
             "flow1_epochs": 4,
             "flow1_batch_size": 500,
             "flow1_lr": 1e-4,
-            "flow1_schedule": _onecycle(3e-3),
+            "flow1_schedule": onecycle(3e-3),
             "flow2_epochs": 5,
             "flow2_batch_size": 500,
             "flow2_lr": 1e-4,
-            "flow2_schedule": _onecycle(3e-3),
-            "flow2_grad_clip": 100.0,
+            "flow2_schedule": onecycle(3e-3),
             "sample_batch_size": 1000,
         },
         prefixes=("flow1_", "flow2_"),
@@ -101,7 +106,7 @@ TEACHER_PRESETS: dict[str, dict[str, Any]] = {
     "paper": with_training_defaults(
         {
             **_COMMON,
-            "threshold_mev": 0.01,
+            "dtype": "float64",
             "flow1_blocks": 6,
             "flow1_hidden": 64,
             "flow1_hidden_layers": 3,
@@ -114,7 +119,7 @@ TEACHER_PRESETS: dict[str, dict[str, Any]] = {
             "flow1_epochs": 100,
             "flow1_batch_size": 200,
             "flow1_lr": 1e-4,
-            "flow1_schedule": _onecycle(1e-3),
+            "flow1_schedule": onecycle(1e-3),
             "flow2_epochs": 100,
             "flow2_batch_size": 200,
             "flow2_lr": 5e-5,
@@ -138,8 +143,9 @@ _STUDENT_COMMON: dict[str, Any] = {
     "guided": True,
     "beta": 0.5,
     "noise_width": 1.0,
+    "z_energies": None,
+    "accumulation": [],
     "max_train_showers": None,
-    "max_valid_showers": None,
 }
 
 STUDENT_PRESETS: dict[str, dict[str, Any]] = {
@@ -147,9 +153,8 @@ STUDENT_PRESETS: dict[str, dict[str, Any]] = {
         {
             **_STUDENT_COMMON,
             "hidden": 16,
-            "dropout": 0.0,
+            "dropout": 0.05,
             "max_train_showers": 256,
-            "max_valid_showers": 128,
             "epochs": 1,
             "batch_size": 64,
             "lr": 1e-3,
@@ -160,15 +165,12 @@ STUDENT_PRESETS: dict[str, dict[str, Any]] = {
         {
             **_STUDENT_COMMON,
             "hidden": 64,
-            "init_from_teacher": True,
-            "dropout": 0.0,
+            "dropout": 0.05,
             "max_train_showers": 60000,
-            "max_valid_showers": 5000,
             "epochs": 1,
             "batch_size": 250,
             "lr": 1e-4,
-            "schedule": _onecycle(2e-3),
-            "grad_clip": 100.0,
+            "schedule": onecycle(2e-3),
             "sample_batch_size": 1000,
         }
     ),
@@ -180,8 +182,36 @@ STUDENT_PRESETS: dict[str, dict[str, Any]] = {
             "epochs": 100,
             "batch_size": 175,
             "lr": 1e-4,
-            "schedule": _onecycle(1e-3),
+            "schedule": onecycle(1e-3),
             "sample_batch_size": 10000,
         }
     ),
+}
+
+#: What the ``paper`` configuration changes for DS1 pions and CaloGAN (keys of either generator;
+#: each generator takes those it has). Photons use the dicts above as they are.
+PAPER_BY_GEOMETRY: dict[str, dict[str, Any]] = {
+    "ds1-pions": {
+        # teacher (README: --batch_size 500; run_piplus_2023.py:285, 997): Flow I's OneCycle is
+        # hard-wired to 423 steps per epoch = ceil(84,560 / 200), i.e. batch 200
+        "flow1_lr": 1e-3,
+        "flow2_lr": 1e-4,
+        "flow2_batch_size": 500,
+        "flow2_schedule": onecycle(1e-3, pct_start=0.45),
+        # student (README: 150 epochs, batch 175; run_piplus_2023.py:682, 725)
+        "epochs": 150,
+        "schedule": onecycle(1e-3, div_factor=50.0),
+    },
+    "calogan": {
+        # teacher (AD_with_CF run.py:111-113, 494-497, 828-833, 1258)
+        "flow1_epochs": 75,
+        "flow1_lr": 1e-4,
+        "flow1_schedule": multistep([5, 15, 40, 60]),
+        "flow2_lr": 1e-4,
+        "flow2_schedule": multistep([50]),
+        # student (run.py:936-940, 1099-1122): batch 200, gradients summed over 2, 4, 8, 16 batches
+        "batch_size": 200,
+        "schedule": multistep([10, 40, 70]),
+        "accumulation": [[0, 2], [10, 4], [40, 8], [70, 16]],
+    },
 }

@@ -24,7 +24,7 @@ from calobench.generator.serialization import GENERATOR_FILE, read_json
 from calobench.generator.settings import TrainSettings
 from calobench.generator.training import Stage
 from calobench.showers import Showers
-from calobench_caloflow.common import CaloFlowGenerator, published_size
+from calobench_caloflow.common import CaloFlowGenerator, model_dtype, published_size
 from calobench_caloflow.distillation import distillation_loss
 from calobench_caloflow.flow import ConditionalFlow
 from calobench_caloflow.flow_i import build_flow_i, sample_layer_energies
@@ -35,6 +35,11 @@ from calobench_caloflow.teacher import CaloFlowTeacher
 
 #: Published student MADE widths (CFDS1 README: 736 photons, 500 pions; CF default 504 for CaloGAN).
 STUDENT_HIDDEN = {"ds1-photons": 736, "ds1-pions": 500, "calogan": 504}
+#: How the z-term's incident energies are drawn, as published per geometry: ``"data"`` from the
+#: training showers' spectrum (photons: the shuffled DS1 list, run_gamma_2023.py:642-657, 701),
+#: ``"uniform"`` uniformly between the smallest and the largest training energy (pions: 256 MeV to
+#: 4.19 TeV, run_piplus_2023.py:726; CaloGAN: 1 to 100 GeV, AD_with_CF run.py:997).
+Z_ENERGIES = {"ds1-photons": "data", "ds1-pions": "uniform", "calogan": "uniform"}
 
 
 def find_teacher_dir(path: str | Path) -> Path:
@@ -79,6 +84,24 @@ class CaloFlowStudent(CaloFlowGenerator):
         super().__init__(*args, **kwargs)
         self.teacher_architecture: dict[str, Any] | None = None
         self._teacher: CaloFlowTeacher | None = None
+        self._z_pool: torch.Tensor | None = None
+        mode = self.config["z_energies"]
+        self.z_energies: str = Z_ENERGIES[self.geometry.name] if mode is None else str(mode)
+        if self.z_energies not in ("data", "uniform"):
+            raise ConfigError(f"z_energies must be 'data', 'uniform' or null (published), got {mode!r}")
+        self.accumulation = self._accumulation(self.config["accumulation"])
+
+    @staticmethod
+    def _accumulation(value: Any) -> tuple[tuple[int, int], ...]:
+        """``accumulation`` as ``((first_epoch, k), ...)``: from ``first_epoch`` on, the gradients of ``k``
+        batches are summed before a step (CaloFlow II on CaloGAN, AD_with_CF run.py:1103-1122)."""
+        try:
+            pairs = tuple((int(first), int(k)) for first, k in value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"accumulation must be a list of [first_epoch, k] pairs, got {value!r}") from exc
+        if any(first < 0 or k < 1 for first, k in pairs):
+            raise ConfigError(f"accumulation needs first_epoch >= 0 and k >= 1, got {value!r}")
+        return pairs
 
     # ------------------------------------------------------------------ the teacher
     def load_teacher(self) -> CaloFlowTeacher:
@@ -137,6 +160,7 @@ class CaloFlowStudent(CaloFlowGenerator):
             permutations = [torch.arange(self.geometry.n_voxels)] * (arch["flow2_blocks"] - 1)
         for parameter in flow1.parameters():
             parameter.requires_grad_(False)
+        dtype = model_dtype(arch.get("dtype", "float32"))
         flow2 = build_flow_ii(
             self.layer_sizes,
             arch["flow2_blocks"],
@@ -147,16 +171,16 @@ class CaloFlowStudent(CaloFlowGenerator):
             self.config["dropout"],
             "iaf",
             permutations=permutations,
-        )
+        ).to(dtype)
         if self._teacher is not None and self.config["init_from_teacher"]:
             self._initialize_from_teacher(flow2, arch)
-        return {"flow1": flow1, "flow2": flow2}
+        return {"flow1": flow1.to(dtype), "flow2": flow2}
 
     def _initialize_from_teacher(self, flow2: ConditionalFlow, arch: dict[str, Any]) -> None:
         """Start the IAF from the teacher's MADE weights (calobench's choice for ``quick``; the published
         students start from scratch). Block for block the IAF then already computes the teacher's spline
-        parameters, evaluated on z instead of x: on synthetic DS1 photons the initial KL drops from
-        ~6300 to ~460 nats, about one epoch of distillation."""
+        parameters, evaluated on z instead of x: on synthetic DS1 photons the quick student's KL after its
+        one epoch is 8.8 nats from the teacher's weights and 204 nats from scratch."""
         if (self.student_hidden, self.config["hidden_layers"]) != (arch["flow2_hidden"], arch["flow2_hidden_layers"]):
             raise ConfigError(
                 f"init_from_teacher needs the teacher's MADE shape: hidden={arch['flow2_hidden']} and "
@@ -167,18 +191,31 @@ class CaloFlowStudent(CaloFlowGenerator):
         flow2.load_state_dict(self._teacher._require_modules()["flow2"].state_dict())
 
     # ------------------------------------------------------------------ training
-    def distillation_loss(self, batch: tuple[torch.Tensor, ...]) -> "torch.Tensor | tuple[torch.Tensor, dict]":
-        """The CaloFlow II loss in training; in evaluation (the validation pass) the KL estimate, so that
-        the best epoch is the one with the lowest KL, as published."""
+    def z_incident_energies(self, n: int, device: torch.device) -> torch.Tensor:
+        """(n,) incident energies (MeV, float64) of the z-term, drawn with torch's global RNG as
+        published for the geometry (:data:`Z_ENERGIES`), independent of the x-term's batch."""
+        assert self._z_pool is not None
+        pool = self._z_pool
+        if self.z_energies == "data":
+            chosen = pool[torch.randint(len(pool), (n,))]
+        else:
+            low, high = pool.min(), pool.max()
+            chosen = low + (high - low) * torch.rand(n, dtype=torch.float64)
+        return chosen.to(device)
+
+    def distillation_loss(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict]:
+        """The CaloFlow II loss (distillation.py), with the KL estimate among the extras: its epoch
+        mean over the training steps picks the best epoch, as published (run_gamma_2023.py:666-675)."""
         assert self.modules is not None and self._teacher is not None and self.conventions is not None
         teacher_flow: ConditionalFlow = self._teacher._require_modules()["flow2"]
         student_flow: ConditionalFlow = self.modules["flow2"]
         incident, voxels = (t.to(torch.float64) for t in batch)
         dtype = next(student_flow.parameters()).dtype
         x, context_x = voxels_to_flow_ii(voxels, incident, self.layer_sizes, self.conventions)
-        with torch.no_grad():  # conditions of the z-term: E_inc of the batch, layer energies from Flow I
-            layer_energies = sample_layer_energies(self.modules["flow1"], incident, self.conventions)
-        context_z = flow_ii_context(incident, layer_energies, self.conventions)
+        z_incident = self.z_incident_energies(len(incident), incident.device)
+        with torch.no_grad():  # conditions of the z-term: drawn E_inc, layer energies from Flow I
+            layer_energies = sample_layer_energies(self.modules["flow1"], z_incident, self.conventions)
+        context_z = flow_ii_context(z_incident, layer_energies, self.conventions)
         noise = float(self.config["noise_width"]) * torch.randn(x.shape, device=x.device, dtype=dtype)
         parts = distillation_loss(
             teacher_flow,
@@ -190,21 +227,23 @@ class CaloFlowStudent(CaloFlowGenerator):
             beta=float(self.config["beta"]),
             guided=bool(self.config["guided"]),
         )
-        extras = {"x_term": float(parts.x_term), "z_term": float(parts.z_term), "kl": float(parts.kl)}
-        if not student_flow.training:
-            return parts.kl, extras
-        return parts.loss, extras
+        return parts.loss, {"x_term": float(parts.x_term), "z_term": float(parts.z_term), "kl": float(parts.kl)}
 
     def stages(self, train: Showers, valid: Showers | None) -> Iterable[Stage]:
+        """One stage; no validation pass: the epoch with the lowest mean KL of its training steps is
+        kept (``monitor="kl"``), as published."""
         assert self.modules is not None
-        valid_tensors = None if valid is None or len(valid) == 0 else self.shower_tensors(valid)
+        tensors = self.shower_tensors(train)
+        self._z_pool = tensors[0].to(torch.float64)
         yield Stage(
             "student",
             {"flow2": self.modules["flow2"]},
             self.distillation_loss,
-            self.shower_tensors(train),
-            valid_tensors,
+            tensors,
+            None,
             TrainSettings.from_config(self.config),
+            monitor="kl",
+            accumulation=self.accumulation,
         )
 
     def fit(self, train: Showers, valid: Showers | None = None, *, seed: int = 0, workdir: Path | None = None) -> None:

@@ -14,7 +14,7 @@ from calobench.generator.seeding import derive_seed
 from calobench.generator.settings import TrainSettings
 from calobench.generator.training import Stage
 from calobench.showers import Showers
-from calobench_caloflow.common import CaloFlowGenerator, published_size
+from calobench_caloflow.common import CaloFlowGenerator, model_dtype, published_size
 from calobench_caloflow.flow_i import build_flow_i, flow_i_inputs
 from calobench_caloflow.flow_ii import build_flow_ii
 from calobench_caloflow.preprocessing import add_noise, layer_sums, voxels_to_flow_ii
@@ -38,6 +38,7 @@ class CaloFlowTeacher(CaloFlowGenerator):
 
     def build_flows(self, rng: np.random.Generator) -> dict[str, nn.Module]:
         c = self.config
+        dtype = model_dtype(c["dtype"])
         flow1 = build_flow_i(
             self.geometry.n_layers,
             c["flow1_blocks"],
@@ -59,7 +60,7 @@ class CaloFlowTeacher(CaloFlowGenerator):
             "maf",
             rng=rng,
         )
-        return {"flow1": flow1, "flow2": flow2}
+        return {"flow1": flow1.to(dtype), "flow2": flow2.to(dtype)}
 
     def build_modules(self) -> dict[str, nn.Module]:
         # permutations drawn from the fit seed; on load they are overwritten by the saved buffers
@@ -125,5 +126,6 @@ class CaloFlowTeacher(CaloFlowGenerator):
                 "flow2_bins",
                 "flow2_hidden_layers",
                 "tail_bound",
+                "dtype",
             )
         } | {"flow2_hidden": published_size(c["flow2_hidden"], self.geometry.name, TEACHER_HIDDEN, "flow2_hidden")}

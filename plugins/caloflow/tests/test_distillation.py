@@ -74,3 +74,18 @@ def test_unguided_loss_is_the_two_mse_terms():
         x_term = chi2(student.inverse(teacher.forward(x, ctx).output, ctx).output, x)
         z_term = chi2(teacher.forward(student.inverse(noise, ctx).output, ctx).output, noise)
     torch.testing.assert_close(parts.loss.detach(), 0.75 * z_term + 0.25 * x_term)
+
+
+def test_guided_made_output_term_sums_every_parameter():
+    """The MADE-output chi2 sums all D x (3K - 1) values of a shower (nflows' MADE output is one flat
+    vector, run_gamma_2023.py:629-633), not the D features averaged over the 3K - 1 parameters."""
+    teacher, student = _pair([2, 3])
+    x, noise, ctx = torch.randn(8, 5), torch.randn(8, 5), torch.randn(8, 3)
+    parts = distillation_loss(teacher, student, x, ctx, noise, ctx, beta=1.0, guided=True)
+    with torch.no_grad():
+        data = teacher.forward(x, ctx, return_steps=True, return_params=True)
+        back = student.inverse(data.output, ctx, return_steps=True, return_params=True)
+        steps = sum(chi2(a, b) for a, b in zip(back.steps, data.steps[::-1]))
+        made = sum(((a - b) ** 2).sum(dim=(1, 2)).mean() for a, b in zip(back.params, data.params[::-1]))
+    assert data.params[0].shape == (8, 5, 11)
+    torch.testing.assert_close(parts.x_term, chi2(back.output, x) + steps + made)

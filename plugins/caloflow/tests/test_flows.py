@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from calobench_caloflow.autoregressive import SplineAutoregressive
+from calobench_caloflow.autoregressive import CALOFLOW_MIN, SplineAutoregressive
 from calobench_caloflow.flow import ConditionalFlow, standard_normal_log_prob
 from calobench_caloflow.made import ConditionalMADE, hidden_degrees
 from calobench_caloflow.permutations import (
@@ -14,6 +14,9 @@ from calobench_caloflow.permutations import (
     within_layer_reversal,
     within_layer_shuffle,
 )
+from torch.nn import functional as F
+
+from calobench.nn.splines import spline_bins_first
 
 
 @pytest.fixture(autouse=True)
@@ -24,12 +27,49 @@ def _double():
     torch.set_default_dtype(previous)
 
 
-def test_hidden_degrees_cover_all_inputs():
-    assert hidden_degrees(10, 4).tolist() == [0, 1, 2, 3, 0, 1, 2, 3, 0, 1]
+def test_hidden_degrees_are_nflows_cycle_at_published_widths():
+    """nflows 0.14 (made.py:63-66): ``arange(H) % (D - 1) + 1`` for every width >= D - 1."""
+    assert hidden_degrees(10, 4).tolist() == [1, 2, 3, 1, 2, 3, 1, 2, 3, 1]
+    assert torch.equal(hidden_degrees(378, 368), torch.arange(378) % 367 + 1)
+    assert torch.equal(hidden_degrees(64, 5), torch.arange(64) % 4 + 1)  # Flow I
+    assert hidden_degrees(4, 1).tolist() == [0, 0, 0, 0]  # one feature: the context only, as in nflows
+
+
+def test_narrow_hidden_layers_spread_their_degrees():
+    """Below D - 1 units (quick only) the degrees span 1..D-1, dense at low degrees, instead of nflows'
+    cycle, which would give 1..H and cut the inputs beyond the H-th off from every output."""
     narrow = hidden_degrees(8, 100)
-    assert narrow.min() == 0 and narrow.max() == 99 and torch.all(narrow[1:] >= narrow[:-1])
-    even = torch.linspace(0, 99, 8)
+    assert narrow.min() == 1 and narrow.max() == 99 and torch.all(narrow[1:] >= narrow[:-1])
+    even = torch.linspace(1, 99, 8)
     assert (narrow < 10).sum() > (even < 10).sum(), "a narrow layer keeps more units for the first outputs"
+
+
+def test_made_adds_the_context_through_its_own_relu():
+    """nflows' non-residual MADE (made.py:274-283): h1 = relu(W x + b + relu(C c + d)), then masked
+    hidden layers with ReLU, then the masked output layer (parameter-major rows here)."""
+    torch.manual_seed(1)
+    made = ConditionalMADE(features=4, hidden_features=9, context_features=2, output_multiplier=3, n_hidden_layers=2)
+    for p in made.parameters():
+        torch.nn.init.normal_(p)
+    x, ctx = torch.randn(5, 4), torch.randn(5, 2)
+    first = F.linear(x, made.first.weight * made.first.mask, made.first.bias)
+    h = F.relu(first + F.relu(made.context(ctx)))
+    h = F.relu(F.linear(h, made.hidden[0].weight * made.hidden[0].mask, made.hidden[0].bias))
+    expected = F.linear(h, made.last.weight * made.last.mask, made.last.bias).view(5, 3, 4).transpose(1, 2)
+    torch.testing.assert_close(made(x, ctx), expected)
+    without = F.relu(first + made.context(ctx))  # the context added linearly: not the published network
+    assert not torch.allclose(without, F.relu(first + F.relu(made.context(ctx))))
+
+
+def test_spline_takes_the_made_outputs_unscaled():
+    """nflows 0.14 never divides the widths and heights by sqrt(hidden) (its MADE has no
+    ``hidden_features`` attribute, autoregressive.py:398-400): the MADE output is the spline's input."""
+    block = _block("maf", hidden=16)
+    x, ctx = torch.randn(6, 5), torch.randn(6, 2)
+    params = block.made(x, ctx).movedim(-1, 0)
+    z, lad = spline_bins_first(x, params[:4], params[4:8], params[8:], tail_bound=3.0, **_MINIMA)
+    torch.testing.assert_close(block(x, ctx)[0], z)
+    torch.testing.assert_close(block(x, ctx)[1], lad.sum(dim=1))
 
 
 @pytest.mark.parametrize("hidden", [3, 13])
@@ -55,7 +95,11 @@ def test_made_is_autoregressive_and_conditional(hidden):
     for layer in made.hidden:
         context_reach = layer.mask @ context_reach
     context_reach = (made.last.mask @ context_reach).view(3, 6)
-    assert (context_reach > 0).all(), "every output row (the first included) must see the context"
+    assert (context_reach[:, 1:] > 0).all(), "every output row but the first sees the context"
+    assert not context_reach[:, 0].any(), "the first feature's parameters are bare biases, as in nflows"
+
+
+_MINIMA = {"min_bin_width": CALOFLOW_MIN, "min_bin_height": CALOFLOW_MIN, "min_derivative": CALOFLOW_MIN}
 
 
 def _block(direction, features=5, context=2, hidden=16, seed=0):

@@ -13,7 +13,7 @@ from calobench_caloflow.student import CaloFlowStudent
 from calobench_caloflow.teacher import CaloFlowTeacher
 from caloflow_data import tiny_showers
 
-from calobench.errors import ConfigError
+from calobench.errors import CheckpointError, ConfigError
 from calobench.generator.torch_base import WEIGHTS_FILE
 from calobench.geometry import builtin_geometry
 from calobench.plugins import generators
@@ -136,7 +136,10 @@ def test_interrupted_student_resumes_to_identical_weights(trained_teacher, tmp_p
         interrupted.fit(train, valid, seed=2, workdir=tmp_path / "resumed")
     resumed = CaloFlowStudent(train.geometry, config, preset="smoke")
     resumed.fit(train, valid, seed=2, workdir=tmp_path / "resumed")
-    assert len(resumed.training_results[0].history) == 2
+    history = resumed.training_results[0].history
+    assert len(history) == 2 and all(record["valid_loss"] is None for record in history)
+    kl = [record["kl"] for record in history]  # the mean KL of the epoch's training steps picks the epoch
+    assert resumed.training_results[0].best_epoch == int(np.argmin(kl))
     expected, got = reference.modules.state_dict(), resumed.modules.state_dict()
     for key in expected:
         assert torch.equal(expected[key], got[key]), key
@@ -189,6 +192,77 @@ def test_paper_preset_uses_published_sizes():
         0.05,
     )
     assert (config["flow1_blocks"], config["flow1_hidden"], config["flow1_hidden_layers"]) == (6, 64, 3)
+    assert config["dtype"] == "float64" and config["threshold_mev"] == 0.01
     student = CaloFlowStudent(builtin_geometry("ds1-photons"), preset="paper")
     assert student.student_hidden == 736 and student.config["batch_size"] == 175
     assert CaloFlowStudent(builtin_geometry("ds1-pions"), preset="paper").student_hidden == 500
+
+
+def test_paper_preset_takes_each_geometrys_published_schedule():
+    """Photons: CyclicLR teacher, batch 200; pions: OneCycle (pct 0.45) teacher at batch 500, student
+    150 epochs with div_factor 50 and uniform z-term energies; CaloGAN: MultiStepLR everywhere, Flow I
+    75 epochs, student gradients summed over 2/4/8/16 batches. An explicit key wins."""
+    photons = CaloFlowTeacher(builtin_geometry("ds1-photons"), preset="paper").config
+    pions = CaloFlowTeacher(builtin_geometry("ds1-pions"), preset="paper").config
+    calogan = CaloFlowTeacher(builtin_geometry("calogan"), preset="paper").config
+    assert photons["flow2_schedule"]["name"] == "cyclic" and photons["flow2_batch_size"] == 200
+    assert pions["flow2_schedule"]["name"] == "onecycle" and pions["flow2_schedule"]["pct_start"] == 0.45
+    assert pions["flow2_batch_size"] == 500 and pions["flow1_batch_size"] == 200
+    assert calogan["flow1_epochs"] == 75 and calogan["flow1_schedule"]["milestones"] == [5, 15, 40, 60]
+    assert calogan["flow2_schedule"] == {"name": "multistep", "milestones": [50], "gamma": 0.5}
+    student_pions = CaloFlowStudent(builtin_geometry("ds1-pions"), preset="paper")
+    assert student_pions.config["epochs"] == 150 and student_pions.config["schedule"]["div_factor"] == 50.0
+    assert student_pions.z_energies == "uniform"
+    assert CaloFlowStudent(builtin_geometry("ds1-photons"), preset="paper").z_energies == "data"
+    student_calogan = CaloFlowStudent(builtin_geometry("calogan"), preset="paper")
+    assert student_calogan.accumulation == ((0, 2), (10, 4), (40, 8), (70, 16))
+    assert student_calogan.config["batch_size"] == 200 and student_calogan.z_energies == "uniform"
+    assert CaloFlowStudent(builtin_geometry("calogan"), preset="quick").accumulation == ()
+    explicit = CaloFlowTeacher(builtin_geometry("ds1-pions"), {"flow2_batch_size": 64}, preset="paper")
+    assert explicit.config["flow2_batch_size"] == 64
+    with pytest.raises(ConfigError, match="accumulation"):
+        CaloFlowStudent(builtin_geometry("calogan"), {"accumulation": [[0]]}, preset="smoke")
+    with pytest.raises(ConfigError, match="z_energies"):
+        CaloFlowStudent(builtin_geometry("calogan"), {"z_energies": "log"}, preset="smoke")
+
+
+def test_z_term_energies_are_drawn_as_published():
+    """Photons: from the training spectrum (the shuffled DS1 list); pions and CaloGAN: uniform between
+    the smallest and largest training energy; independent of the x-term's batch."""
+    pool = torch.tensor([256.0, 1024.0, 4096.0], dtype=torch.float64)
+    photons = CaloFlowStudent(builtin_geometry("ds1-photons"), preset="smoke")
+    photons._z_pool = pool
+    torch.manual_seed(0)
+    drawn = photons.z_incident_energies(600, torch.device("cpu"))
+    assert set(drawn.tolist()) == set(pool.tolist())
+    pions = CaloFlowStudent(builtin_geometry("ds1-pions"), preset="smoke")
+    pions._z_pool = pool
+    uniform = pions.z_incident_energies(2000, torch.device("cpu"))
+    assert uniform.min() >= 256.0 and uniform.max() <= 4096.0 and len(set(uniform.tolist())) == 2000
+    assert abs(float(uniform.mean()) - 2176.0) < 60.0  # linear, not logarithmic, in energy
+
+
+def test_runs_of_an_earlier_model_revision_are_refused(trained_teacher, photon_data, tmp_path):
+    """A run saved before the published MADE (no ``revision`` in its state) is refused on loading,
+    with what to do; a student cannot start from such a teacher either."""
+    import json
+
+    old = tmp_path / "old-teacher"
+    shutil.copytree(trained_teacher, old)
+    description = json.loads((old / "generator.json").read_text())
+    del description["state"]["preprocessing"]["revision"]
+    (old / "generator.json").write_text(json.dumps(description))
+    with pytest.raises(CheckpointError, match="revision 1.*Train it again"):
+        CaloFlowTeacher.load(old)
+    student = CaloFlowStudent(photon_data[0].geometry, {"teacher_checkpoint": str(old)}, preset="smoke")
+    with pytest.raises(CheckpointError, match="revision 1"):
+        student.fit(*photon_data, seed=0)
+
+
+def test_threshold_is_the_published_one_in_every_preset():
+    """0.01 MeV (run_gamma_2023.py:64) in every preset; a missing threshold is a clear error."""
+    train = tiny_showers(n=32, seed=0)
+    for preset in ("smoke", "quick", "paper"):
+        assert CaloFlowTeacher(train.geometry, preset=preset).conventions_from_data(train).threshold_mev == 0.01
+    with pytest.raises(ConfigError, match="threshold_mev"):
+        CaloFlowTeacher(train.geometry, {"threshold_mev": None}, preset="smoke").conventions_from_data(train)

@@ -19,7 +19,6 @@ from calobench_caloflow.preprocessing import (
     voxels_to_flow_ii,
 )
 
-from calobench.geometry import builtin_geometry
 from calobench.testing import random_showers
 
 
@@ -66,17 +65,42 @@ def test_normalization_noise_and_threshold():
     assert torch.equal(cut, torch.where(uncut < 5.0, torch.zeros_like(uncut), uncut))
 
 
-def test_postprocessing_handles_an_all_zero_layer():
-    sizes = list(builtin_geometry("ds1-photons").layer_sizes)
-    samples = torch.full((2, sum(sizes)), -40.0, dtype=torch.float64)  # sigmoid ~ 0 everywhere
-    energies = torch.tensor([[1.0, 2.0, 3.0, 4.0, 5.0]] * 2, dtype=torch.float64)
-    voxels = flow_ii_to_voxels(samples, energies, sizes, threshold_mev=0.0)
-    assert torch.isfinite(voxels).all()
-    torch.testing.assert_close(layer_sums(voxels, sizes), energies)
+def test_postprocessing_is_the_published_one():
+    """transform_to_energy + save_samples_to_file (run_gamma_2023.py:217-237, data_gamma.py:215-232):
+    unclipped shares (sigmoid - a) / (1 - 2a), each layer over the sum of its absolute shares times its
+    energy, clamped to [0, max], then the threshold."""
+    sizes = [2, 3]
+    alpha = 1e-6
+    shares = torch.tensor([[0.25, 0.75, -1e-7, 0.5, 0.5]], dtype=torch.float64)
+    samples = torch.logit(alpha + (1 - 2 * alpha) * shares)
+    energies = torch.tensor([[0.02, 3e6]], dtype=torch.float64)
+    voxels = flow_ii_to_voxels(samples, energies, sizes, threshold_mev=0.01, max_voxel_mev=1e6)
+    total = 0.5 + 0.5 + 1e-7  # the negative share counts with its absolute value
+    unclamped = torch.tensor(
+        [[0.005, 0.015, -1e-7 / total * 3e6, 0.5 / total * 3e6, 0.5 / total * 3e6]], dtype=torch.float64
+    )
+    expected = unclamped.clamp(0.0, 1e6)  # 1.5 TeV voxels clamped to 1 TeV, the negative one to 0
+    expected[0, 0] = 0.0  # 5 keV: below the 0.01 MeV threshold
+    torch.testing.assert_close(voxels, expected, rtol=1e-9, atol=1e-12)
+    assert expected[0, 3] == 1e6 and expected[0, 1] == pytest.approx(0.015)
+    empty = flow_ii_to_voxels(torch.full((1, 5), -40.0, dtype=torch.float64), energies, sizes, threshold_mev=0.0)
+    assert torch.isfinite(empty).all() and not empty.any(), "shares all below alpha: the layer comes out empty"
+
+
+def test_pion_generation_context_uses_1e9():
+    """The pion code builds the generation context with log10(E_i + 1e-9) - 1, training with 1e-8
+    (run_piplus_2023.py:556-562 against 447-452); photons and CaloGAN with 1e-8 both times."""
+    assert PUBLISHED["ds1-pions"].generation_epsilon == 1e-9
+    assert PUBLISHED["ds1-photons"].generation_epsilon == PUBLISHED["calogan"].generation_epsilon == 1e-8
+    incident, layers = torch.tensor([1e4], dtype=torch.float64), torch.tensor([[0.0, 1.0]], dtype=torch.float64)
+    context = flow_ii_context(incident, layers, PUBLISHED["ds1-pions"], PUBLISHED["ds1-pions"].generation_epsilon)
+    np.testing.assert_allclose(context[0, 1:].numpy(), np.log10(np.array([0.0, 1e-5]) + 1e-9) - 1.0)
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_published_conventions_are_in_mev(name):
     conv = PUBLISHED[name]
     assert conv.noise_flow2_mev == pytest.approx(1e-8 * 1e5) and conv.threshold_mev == 0.01
+    assert conv.max_voxel_mev == (1e5 if name == "calogan" else 1e6)  # the clamp of save_samples_to_file
+    assert conv.noise_flow1_mev == pytest.approx((1e-9 if name == "ds1-pions" else 1e-8) * 1e5)
     assert conv.noise_flow2_mev < conv.threshold_mev  # post-processing removes the dequantization noise
